@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api.auth import Principal, authenticate
 from api.settings import Settings
 from api.tax_runtime import TaxIpLocator
+from api.tenancy import service_area_shape
 from commerce.repository import CommerceRepository
 from commerce.service import CommerceService
 from data.db import bind_tenant_lazily
@@ -87,6 +88,7 @@ async def get_ping_service(
     fences: GeofenceServiceDep,
 ) -> PingService:
     devices, device_state, stream = _device_parts(request, principal, session)
+    settings = await tenant_settings(request, principal, session)
     return PingService(
         fences,
         devices,
@@ -94,10 +96,8 @@ async def get_ping_service(
         stream,
         request.app.state.ip_locators,
         request.app.state.geo_params,
-        store_exact_points=(await tenant_settings(request, principal, session)).get(
-            "ping_precision", "exact"
-        )
-        == "exact",
+        store_exact_points=settings.get("ping_precision", "exact") == "exact",
+        service_area=settings.get(SERVICE_AREA_SHAPE),
     )
 
 
@@ -105,13 +105,18 @@ async def tenant_settings(
     request: Request, principal: Principal, session: AsyncSession
 ) -> dict[str, Any]:
     """The tenant's settings, cached per worker for 30 s (a change made through this
-    worker applies at once)."""
+    worker applies at once); the service area is parsed once per cache fill and
+    kept under ``SERVICE_AREA_SHAPE``."""
     cache = request.app.state.tenant_settings_cache
     found = cache.get(principal.tenant_id)
     if found is None:
         found = await TenantRepository(session).settings(principal.tenant_id)
+        found[SERVICE_AREA_SHAPE] = service_area_shape(found)
         cache.put(principal.tenant_id, found)
     return found
+
+
+SERVICE_AREA_SHAPE = "_service_area_shape"
 
 
 async def get_device_service(

@@ -14,6 +14,8 @@ import secrets
 import uuid
 from dataclasses import dataclass
 
+import shapely
+import shapely.geometry
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from data.models import SCOPES
@@ -23,6 +25,8 @@ from data.repository import (
     TenantRecord,
     TenantRepository,
 )
+from geoengine.errors import InvalidInputError
+from geoengine.geometry import FenceShape, GeometryParams, fence_geometry_from_geojson
 
 KEY_PREFIX = "gck"
 _KEY_RE = re.compile(r"^gck_([0-9a-f]{16})_([A-Za-z0-9_-]{20,128})$")
@@ -109,6 +113,8 @@ class TenancyService:
     async def update_settings(
         self, tenant_id: uuid.UUID, changes: dict[str, object]
     ) -> dict[str, object]:
+        """Apply ``changes``; ``service_area`` is validated and normalised."""
+        changes = normalise_settings(changes)
         updated = await self.repo.update_settings(tenant_id, changes)
         await self.audit.append(
             tenant_id=tenant_id,
@@ -140,3 +146,41 @@ class TenancyService:
                 subject_id=str(id_),
             )
         return record
+
+
+SERVICE_AREA_PARAMS = GeometryParams(max_area_m2=5.2e14)  # up to the whole Earth
+
+
+def normalise_settings(changes: dict[str, object]) -> dict[str, object]:
+    """Validate settings changes: ``ping_precision`` may not be null; a
+    ``service_area`` is checked like a fence geometry (closed rings, no
+    self-intersection, antimeridian split) and stored normalised."""
+    out = dict(changes)
+    if "ping_precision" in out and out["ping_precision"] is None:
+        raise InvalidInputError("ping_precision", "must be 'exact' or 'h3_9'")
+    area = out.get("service_area")
+    if area is not None:
+        if not isinstance(area, dict) or area.get("type") not in (
+            "Polygon",
+            "MultiPolygon",
+        ):
+            raise InvalidInputError(
+                "service_area.type", "must be a GeoJSON Polygon or MultiPolygon"
+            )
+        try:
+            geometry = fence_geometry_from_geojson(area, params=SERVICE_AREA_PARAMS)
+        except InvalidInputError as exc:
+            field = exc.field.removeprefix("geometry")
+            raise InvalidInputError(f"service_area{field}", exc.problem) from exc
+        out["service_area"] = shapely.geometry.mapping(geometry.geometry)
+    return out
+
+
+def service_area_shape(settings: dict[str, object]) -> FenceShape | None:
+    """The tenant's service area as a prepared shapely geometry, or ``None``."""
+    area = settings.get("service_area")
+    if not area:
+        return None
+    shape = shapely.geometry.shape(area)
+    shapely.prepare(shape)
+    return shape  # type: ignore[return-value]

@@ -14,15 +14,18 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
+import shapely
 
 from geoengine.cells import latlng_to_cell
 from geoengine.events_batch import evaluate_round
-from geoengine.fusion_batch import flags_of, fuse_columns, sources_of
+from geoengine.fusion_batch import FLAG_BITS, flags_of, fuse_columns, sources_of
+from geoengine.geometry import FenceShape
 from geoengine.pings_columnar import PingBatchResult, PingColumns
 from geoengine.repository import DeviceRepository
 from geoengine.state import DeviceStateRedis, RecordStream
 from geoengine.types import (
     FenceEvent,
+    Flag,
     IpLocation,
     IpStatus,
     LatLng,
@@ -75,6 +78,7 @@ class PingService:
         ip: IpLocators | None,
         params: GeoParams,
         store_exact_points: bool = True,
+        service_area: FenceShape | None = None,
     ) -> None:
         self.fences = fences
         self.devices = devices
@@ -83,6 +87,7 @@ class PingService:
         self.ip = ip
         self.params = params
         self.store_exact_points = store_exact_points
+        self.service_area = service_area
 
     async def _consents(
         self, device_ids: list[str], cached: dict[str, tuple[bool, bool] | None]
@@ -160,6 +165,8 @@ class PingService:
                     loc.radius_m,
                 )
 
+        gps_lat, gps_lng, area_flags = self._service_area_check(pings, accepted)
+
         # rounds: the k-th ping (in time order, then input order) of each device
         rows_acc = np.flatnonzero(accepted)
         order = rows_acc[np.lexsort((rows_acc, pings.ts_s[rows_acc], code[rows_acc]))]
@@ -182,8 +189,8 @@ class PingService:
             fused = fuse_columns(
                 tuple(a[dc] for a in st),  # type: ignore[arg-type]
                 pings.ts_s[rows],
-                pings.lat[rows],
-                pings.lng[rows],
+                gps_lat[rows],
+                gps_lng[rows],
                 pings.accuracy_m[rows],
                 ip_given[rows],
                 i_lat[rows],
@@ -222,7 +229,7 @@ class PingService:
             out_lng[rows] = fused.lng
             out_acc[rows] = np.where(has_pos, fused.accuracy_m, nan)
             out_ts[rows] = np.where(has_pos, fused.ts_s, fused.fix_ts_s)
-            flags[rows] = fused.flags
+            flags[rows] = fused.flags | area_flags[rows]
             sources[rows] = np.where(has_pos, fused.sources, 0)
 
         result = PingBatchResult(
@@ -252,6 +259,38 @@ class PingService:
             ],
         )
         return result
+
+    def _service_area_check(
+        self, pings: PingColumns, accepted: npt.NDArray[np.bool_]
+    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.int64]]:
+        """GPS columns for fusion and per-ping service-area flag bits.
+
+        Fixes outside the tenant's service area are flagged
+        ``outside_service_area``; those that land inside once latitude and
+        longitude are swapped are also flagged ``swapped_coordinates`` and blanked
+        for fusion (the position is wrong, not merely far away). One vectorised
+        point-in-polygon test per batch (two when some fall outside).
+        """
+        n = len(pings)
+        area_flags = np.zeros(n, dtype=np.int64)
+        if self.service_area is None or not n:
+            return pings.lat, pings.lng, area_flags
+        lat, lng = pings.lat, pings.lng
+        rows = np.flatnonzero(accepted & np.isfinite(lat) & np.isfinite(lng))
+        inside = shapely.intersects_xy(self.service_area, lng[rows], lat[rows])
+        out = rows[~inside]
+        if not out.size:
+            return lat, lng, area_flags
+        area_flags[out] = FLAG_BITS[Flag.OUTSIDE_SERVICE_AREA]
+        cand = out[np.abs(lng[out]) <= 90.0]
+        swapped = cand[shapely.intersects_xy(self.service_area, lat[cand], lng[cand])]
+        if not swapped.size:
+            return lat, lng, area_flags
+        area_flags[swapped] |= FLAG_BITS[Flag.SWAPPED_COORDINATES]
+        lat, lng = lat.copy(), lng.copy()
+        lat[swapped] = np.nan
+        lng[swapped] = np.nan
+        return lat, lng, area_flags
 
     def _ping_columns(
         self, pings: PingColumns, res: PingBatchResult, rows: npt.NDArray[np.int64]

@@ -90,7 +90,7 @@ async def get_settings(principal: AdminDep, session: SessionDep) -> TenantSettin
 async def patch_settings(
     body: TenantSettingsIn, principal: AdminDep, session: SessionDep, request: Request
 ) -> TenantSettings:
-    changes = body.model_dump(exclude_none=True)
+    changes = body.model_dump(exclude_unset=True)
     svc = TenancyService(session, principal.actor)
     updated = await svc.update_settings(principal.tenant_id, changes)
     request.app.state.tenant_settings_cache.forget(principal.tenant_id)

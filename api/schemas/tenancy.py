@@ -45,10 +45,20 @@ class TenantSettingsIn(RequestModel):
         default=None,
         description="Store pings' exact points, or only their H3 cell (resolution 9).",
     )
+    service_area: dict[str, Any] | None = Field(
+        default=None,
+        description=(
+            "GeoJSON Polygon or MultiPolygon where the tenant's devices are expected. "
+            "A GPS fix outside it is flagged `outside_service_area`; one that lands "
+            "inside once latitude and longitude are swapped is flagged "
+            "`swapped_coordinates` and not used as a position. `null` removes it."
+        ),
+    )
 
 
 class TenantSettings(ResponseModel):
     ping_precision: Literal["exact", "h3_9"] = "exact"
+    service_area: dict[str, Any] | None = None
 
 
 class AuditEntry(ResponseModel):

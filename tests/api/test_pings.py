@@ -427,13 +427,14 @@ async def test_tenant_can_store_only_the_h3_cell(
     r = await client.patch(
         "/v1/settings", headers=t.headers(), json={"ping_precision": "h3_9"}
     )
-    assert r.json() == {"ping_precision": "h3_9"}
+    assert r.json() == {"ping_precision": "h3_9", "service_area": None}
     r = await client.patch(
         "/v1/settings", headers=t.headers(), json={"ping_precision": "metre"}
     )
     assert r.status_code == 422
     assert (await client.get("/v1/settings", headers=t.headers())).json() == {
-        "ping_precision": "h3_9"
+        "ping_precision": "h3_9",
+        "service_area": None,
     }
     r = await client.post(
         "/v1/pings", headers=t.headers("device"), json=ping("d1", 0, *STORE)
@@ -455,3 +456,62 @@ async def test_tenant_can_store_only_the_h3_cell(
     lat, lng, fused_lat, cell = rows[0]
     assert (lat, lng, fused_lat) == (None, None, None)
     assert cell is not None and cell > 0
+
+
+US48 = {
+    "type": "Polygon",
+    "coordinates": [[[-125, 24], [-66, 24], [-66, 50], [-125, 50], [-125, 24]]],
+}
+
+
+async def test_service_area_flags_swapped_and_far_fixes(client, make_tenant) -> None:
+    t, _ = await _setup(client, make_tenant, devices=("a", "b", "c"))
+    bow_tie = {
+        "type": "Polygon",
+        "coordinates": [[[-105, 39], [-104, 40], [-104, 39], [-105, 40], [-105, 39]]],
+    }
+    r = await client.patch(
+        "/v1/settings", headers=t.headers(), json={"service_area": bow_tie}
+    )
+    assert r.status_code == 422
+    assert r.headers["content-type"].startswith("application/problem+json")
+    assert r.json()["field"].startswith("service_area")
+    r = await client.patch(
+        "/v1/settings", headers=t.headers(), json={"service_area": {"type": "Point"}}
+    )
+    assert r.status_code == 422 and r.json()["field"] == "service_area.type"
+    r = await client.patch(
+        "/v1/settings", headers=t.headers(), json={"service_area": US48}
+    )
+    assert r.status_code == 200
+    assert r.json()["service_area"]["type"] == "Polygon"
+    assert r.json()["ping_precision"] == "exact"
+    r = await client.post(
+        "/v1/pings/batch",
+        headers=t.headers("device"),
+        json={
+            "pings": [
+                ping("a", 0, *STORE),  # Denver: inside, an enter
+                # New York sent as [lng, lat]: lands in Antarctica
+                ping("b", 0, -74.0060, 40.7128),
+                ping("c", 0, 51.5074, -0.1278),  # London: outside, not swapped
+            ]
+        },
+    )
+    assert r.status_code == 200
+    a, b, c = r.json()["results"]
+    assert a["flags"] == [] and [e["kind"] for e in a["events"]] == ["enter"]
+    assert set(b["flags"]) >= {"outside_service_area", "swapped_coordinates"}
+    assert b["position"] is None and b["events"] == []
+    assert "outside_service_area" in c["flags"]
+    assert "swapped_coordinates" not in c["flags"]
+    assert c["position"]["lat"] == pytest.approx(51.5074, abs=1e-4)
+    # Removing the area stops the flags.
+    r = await client.patch(
+        "/v1/settings", headers=t.headers(), json={"service_area": None}
+    )
+    assert r.json()["service_area"] is None
+    r = await client.post(
+        "/v1/pings", headers=t.headers("device"), json=ping("c", 60, 51.5075, -0.1278)
+    )
+    assert r.json()["flags"] == []
