@@ -17,7 +17,7 @@ from api.tax_runtime import TaxIpLocator
 from api.tenancy import service_area_shape
 from commerce.repository import CommerceRepository
 from commerce.service import CommerceService
-from data.db import bind_tenant_lazily
+from data.db import lazy_tenant_session
 from data.repository import TenantRepository
 from geoengine.repository import DeviceRepository, GeofenceRepository
 from geoengine.service import DeviceService, GeofenceService, GeoParams, PingService
@@ -46,8 +46,9 @@ async def get_session(
     Committed when the endpoint returns, before the response is sent (the
     dependency has ``scope="function"``), rolled back on any error.
     """
-    async with request.app.state.sessionmaker() as session, session.begin():
-        bind_tenant_lazily(session, principal.tenant_id)
+    async with lazy_tenant_session(
+        request.app.state.sessionmaker, principal.tenant_id
+    ) as session:
         yield session
 
 

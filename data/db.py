@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.orm import Session
 
 APP_ROLE = "geocommerce_app"
 
@@ -92,8 +93,32 @@ def make_async_owner_engine(url: str, **kwargs: Any) -> AsyncEngine:
     return create_async_engine(normalise_url(url), pool_pre_ping=True, **kwargs)
 
 
+class TenantBoundSession(Session):
+    """A session whose transactions bind ``info["tenant_id"]`` when they begin.
+
+    One class-level ``after_begin`` listener (rather than one registered per
+    session: registering costs more than a whole cached request) reads the tenant
+    from ``session.info``; sessions without one are left alone.
+    """
+
+
+@event.listens_for(TenantBoundSession, "after_begin")
+def _bind_from_info(session: Session, _transaction: Any, connection: Any) -> None:
+    tenant_id = session.info.get(TENANT_INFO_KEY)
+    if tenant_id is not None:
+        connection.execute(_BIND_TENANT, {"tenant_id": tenant_id})
+
+
+TENANT_INFO_KEY = "tenant_id"
+
+
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+    return async_sessionmaker(
+        engine,
+        expire_on_commit=False,
+        autoflush=False,
+        sync_session_class=TenantBoundSession,
+    )
 
 
 async def bind_tenant(session: AsyncSession, tenant_id: uuid.UUID) -> None:
@@ -108,12 +133,40 @@ def bind_tenant_lazily(session: AsyncSession, tenant_id: uuid.UUID) -> None:
     ``after_begin`` keeps requests that never touch PostgreSQL (a ping whose
     state and consent are in Redis) free of any database round trip.
     """
+    if isinstance(session.sync_session, TenantBoundSession):
+        session.info[TENANT_INFO_KEY] = str(tenant_id)
+        return
     params = {"tenant_id": str(tenant_id)}
 
     def _bind(_session: Any, _transaction: Any, connection: Any) -> None:
         connection.execute(_BIND_TENANT, params)
 
     event.listen(session.sync_session, "after_begin", _bind)
+
+
+@asynccontextmanager
+async def lazy_tenant_session(
+    sessionmaker: async_sessionmaker[AsyncSession], tenant_id: uuid.UUID
+) -> AsyncIterator[AsyncSession]:
+    """A session bound to a tenant that costs nothing until its first statement.
+
+    Commits on success and rolls back on error, like :func:`tenant_session`, but
+    a request that never touches PostgreSQL (a ping answered from Redis) skips
+    the begin/commit/close round of greenlet switches as well.
+    """
+    session = sessionmaker()
+    bind_tenant_lazily(session, tenant_id)
+    try:
+        yield session
+        if session.in_transaction():
+            await session.commit()
+    except BaseException:
+        if session.in_transaction():
+            await session.rollback()
+        raise
+    finally:
+        if session.in_transaction() or session.sync_session.identity_map:
+            await session.close()
 
 
 @asynccontextmanager

@@ -245,18 +245,19 @@ class PingService:
         )
         touched = np.unique(code[rows_acc])
         tl = touched.tolist()
-        await self.state.save_columns(
-            [device_ids[c] for c in tl],
-            tuple(a[touched] for a in st),
-            [members[c] for c in tl],
-        )
-        await self.stream.append_columns(
+        record = self.stream.encode(
             self._ping_columns(pings, result, rows_acc),
             [
                 self._event_row(e, float(out_acc[i]))
                 for i in sorted(events)
                 for e in events[i]
             ],
+        )
+        await self.state.save_columns(
+            [device_ids[c] for c in tl],
+            tuple(a[touched] for a in st),
+            [members[c] for c in tl],
+            queue=(self.stream, record) if record is not None else None,
         )
         return result
 

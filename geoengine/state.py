@@ -212,9 +212,18 @@ class DeviceStateRedis:
         device_ids: Sequence[str],
         states: tuple[npt.NDArray[np.float64], ...],
         memberships: Sequence[dict[int, Membership]],
+        queue: tuple[RecordStream, bytes] | None = None,
     ) -> None:
-        """:meth:`save_many` from arrays ``(ts_s, lat, lng, variance_m2)``."""
+        """:meth:`save_many` from arrays ``(ts_s, lat, lng, variance_m2)``.
+
+        ``queue`` (a stream and a record from :meth:`RecordStream.encode`) is
+        appended in the same round trip when the batch is small (a pipeline of
+        the script call, XADD and SADD: what a single ping costs in Redis), and
+        right after the state otherwise.
+        """
         if not device_ids:
+            if queue is not None:
+                await queue[0].append_encoded(queue[1])
             return
         dk = self._dkey
         keys = [dk + d + "}" for d in device_ids]
@@ -229,7 +238,22 @@ class DeviceStateRedis:
             + (encode_memberships(m) if m else b"")
             for k, m in enumerate(memberships)
         ]
-        await self._run_set_many(keys, [self.ttl_s * 1000, *blobs])
+        args = [self.ttl_s * 1000, *blobs]
+        if queue is not None and 2 * len(keys) < _PACKED_MIN_ARGS:
+            stream, record = queue
+            pipe = self.redis.pipeline(transaction=False)
+            pipe.evalsha(self._set_many.sha, len(keys), *keys, *args)
+            stream.add_to(pipe, record)
+            result = await pipe.execute(raise_on_error=False)
+            if isinstance(result[0], NoScriptError):
+                await self._set_many(keys=keys, args=args)  # loads the script
+            for r in result:
+                if isinstance(r, Exception) and not isinstance(r, NoScriptError):
+                    raise r
+            return
+        await self._run_set_many(keys, args)
+        if queue is not None:
+            await queue[0].append_encoded(queue[1])
 
     async def _run_set_many(self, keys: list[str], args: list[Any]) -> None:
         try:
@@ -293,16 +317,28 @@ class RecordStream:
         Cheaper than one dict per ping; readers get rows back from
         :func:`ping_rows`.
         """
+        record = self.encode(pings, events)
+        if record is not None:
+            await self.append_encoded(record)
+
+    @staticmethod
+    def encode(
+        pings: dict[str, list[Any]], events: list[dict[str, Any]]
+    ) -> bytes | None:
+        """The stream record of a batch (ping records as columns), or ``None``
+        when there is nothing to queue."""
         if not pings.get("device_id") and not events:
-            return
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.xadd(
-            self.key,
-            {"d": orjson.dumps({"c": pings, "p": [], "e": events})},
-            maxlen=self.maxlen,
-            approximate=True,
-        )
+            return None
+        return orjson.dumps({"c": pings, "p": [], "e": events})
+
+    def add_to(self, pipe: Any, record: bytes) -> None:
+        """Queue ``record`` on a pipeline (XADD, and SADD of the stream's name)."""
+        pipe.xadd(self.key, {"d": record}, maxlen=self.maxlen, approximate=True)
         pipe.sadd(STREAMS_SET, self.key)
+
+    async def append_encoded(self, record: bytes) -> None:
+        pipe = self.redis.pipeline(transaction=False)
+        self.add_to(pipe, record)
         await pipe.execute()
 
     async def erase_device(self, device_id: str) -> int:
