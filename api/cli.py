@@ -57,6 +57,13 @@ def serve(
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
     workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
     log_level: Annotated[str, typer.Option(help="Log level.")] = "info",
+    persister: Annotated[
+        bool,
+        typer.Option(
+            help="Run the ping/event persister as its own (niced) process beside "
+            "the API; --no-persister leaves it to `geocommerce persister` elsewhere."
+        ),
+    ] = True,
 ) -> None:
     """Serve the HTTP API (uvicorn) until Ctrl-C."""
     import uvicorn
@@ -67,18 +74,49 @@ def serve(
     configure_logging(log_level, settings.log_json)
     if workers > 1:
         _prepare_multiprocess_metrics(settings)
-    uvicorn.run(
-        "api.main:app",
-        host=host,
-        port=port,
-        workers=workers,
-        log_level=log_level,
-        access_log=False,
-        log_config=None,
-        proxy_headers=False,
-        loop="uvloop",
-        http="httptools",
+    # The API workers never persist in-process when served this way.
+    os.environ["GEOCOMMERCE_RUN_PERSISTER"] = "false"
+    helper = (
+        subprocess.Popen(
+            [sys.executable, "-c", "from api.cli import app; app()", "persister"],
+            preexec_fn=_die_with_parent,
+        )
+        if persister
+        else None
     )
+    try:
+        uvicorn.run(
+            "api.main:app",
+            host=host,
+            port=port,
+            workers=workers,
+            log_level=log_level,
+            access_log=False,
+            log_config=None,
+            proxy_headers=False,
+            loop="uvloop",
+            http="httptools",
+        )
+    finally:
+        if helper is not None:
+            helper.terminate()
+            helper.wait(timeout=40)
+
+
+@app.command("persister")
+def persister_cmd(
+    niceness: Annotated[
+        int, typer.Option("--nice", help="Lower the process's CPU priority by N.")
+    ] = 10,
+    log_level: Annotated[str, typer.Option(help="Log level.")] = "info",
+) -> None:
+    """Move queued pings and events from Redis to PostGIS until Ctrl-C."""
+    from api.logging import configure_logging
+    from api.persister import main as run_persister_process
+
+    settings = get_settings()
+    configure_logging(log_level, settings.log_json)
+    run_persister_process(settings, niceness)
 
 
 def _prepare_multiprocess_metrics(settings: Settings) -> None:

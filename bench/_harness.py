@@ -114,6 +114,24 @@ def start_server(
     raise SystemExit("the server did not become ready")
 
 
+def start_persister(url: str, redis_url: str) -> subprocess.Popen:
+    """``geocommerce persister`` (niced) against the bench database, as ``serve``
+    runs it beside the API."""
+    env = {**os.environ, "DATABASE_URL": url, "REDIS_URL": redis_url}
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "from api.cli import app; app()",
+            "persister",
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=env,
+    )
+
+
 async def latencies(
     base: str,
     method: str,

@@ -38,7 +38,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from _harness import create_tenant, fresh_database, start_server  # noqa: E402
+from _harness import (  # noqa: E402
+    create_tenant,
+    fresh_database,
+    start_persister,
+    start_server,
+)
 from _harness import settings as bench_settings  # noqa: E402
 from geofence import METROS, make_fences  # noqa: E402
 
@@ -185,10 +190,10 @@ async def main(args: argparse.Namespace) -> None:
 
     redis.Redis.from_url(redis_url).flushdb()
     keys = await create_tenant(url, ("admin", "device"))
-    persister = "false" if args.no_persister else "true"
-    server, base = start_server(
-        url, redis_url, args.workers, {"GEOCOMMERCE_RUN_PERSISTER": persister}
-    )
+    in_app = "true" if args.persister == "in-app" else "false"
+    env = {"GEOCOMMERCE_RUN_PERSISTER": in_app}
+    server, base = start_server(url, redis_url, args.workers, env)
+    persister = start_persister(url, redis_url) if args.persister == "process" else None
     port = int(base.rsplit(":", 1)[1])
     try:
         rng = np.random.default_rng(42)
@@ -247,14 +252,14 @@ async def main(args: argparse.Namespace) -> None:
     finally:
         server.terminate()
         server.wait(timeout=30)
+        if persister is not None:
+            persister.terminate()
+            persister.wait(timeout=60)
     print(
         f"fences: {args.fences} imported in {import_s:.1f} s; consent for "
         f"{args.devices} devices in {consent_s:.1f} s; server workers: {args.workers}"
     )
-    print(
-        f"persister in the server workers: {not args.no_persister}; "
-        f"warm-up rounds: {warm_rounds}"
-    )
+    print(f"persister: {args.persister}; warm-up rounds: {warm_rounds}")
     print(
         f"batch ingest: {n} pings in {elapsed:.2f} s = {n / elapsed:,.0f} pings/s "
         f"({args.clients} clients, batches of {args.batch}; "
@@ -282,8 +287,11 @@ if __name__ == "__main__":
     p.add_argument("--singles", type=int, default=3000)
     p.add_argument("--concurrency", type=int, default=8)
     p.add_argument(
-        "--no-persister",
-        action="store_true",
-        help="do not persist to PostGIS in the server workers (records stay queued)",
+        "--persister",
+        choices=("process", "in-app", "none"),
+        default="process",
+        help="where queued records are moved to PostGIS: a niced process beside "
+        "the API as `geocommerce serve` runs it (default), inside the API workers, "
+        "or nowhere (records stay queued)",
     )
     asyncio.run(main(p.parse_args()))

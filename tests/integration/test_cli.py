@@ -39,6 +39,7 @@ def test_every_command_has_help() -> None:
         ["keys", "create"],
         ["data", "fetch"],
         ["demo"],
+        ["persister"],
     ):
         assert expected in commands
     for path in commands:
@@ -49,7 +50,7 @@ def test_every_command_has_help() -> None:
 
 def test_serve_accepts_host_port_workers() -> None:
     out = runner.invoke(app, ["serve", "--help"]).output
-    for option in ("--host", "--port", "--workers"):
+    for option in ("--host", "--port", "--workers", "--no-persister"):
         assert option in out
 
 
