@@ -16,6 +16,8 @@ from enum import Enum
 from functools import cache
 from typing import Any, TypeVar
 
+import orjson
+
 T = TypeVar("T")
 
 
@@ -49,6 +51,27 @@ def to_jsonable(value: Any) -> Any:
     if isinstance(value, dict):
         return {str(k): to_jsonable(v) for k, v in value.items()}
     return value
+
+
+def _orjson_default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, frozenset | set):
+        return sorted(to_jsonable(v) for v in value)
+    raise TypeError(f"cannot encode {type(value).__name__}")
+
+
+_ORJSON_OPTIONS = orjson.OPT_NON_STR_KEYS
+
+
+def dumps(value: Any) -> bytes:
+    """``orjson.dumps(to_jsonable(value))`` without building the plain objects.
+
+    orjson walks the dataclasses, enums, tuples and dates in C; only Decimals and
+    sets come back to Python. Same bytes as the two-step form (a test compares
+    them on real quotes), about 10x faster on a quote.
+    """
+    return orjson.dumps(value, default=_orjson_default, option=_ORJSON_OPTIONS)
 
 
 @cache

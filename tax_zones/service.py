@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import shapely
 
-from tax_zones.codec import decode, to_jsonable
+from tax_zones.codec import decode, dumps
 from tax_zones.errors import (
     InvalidQuoteError,
     NoJurisdictionError,
@@ -198,8 +198,8 @@ class TaxService:
             quote_id=str(uuid.uuid4()),
             expires_at=datetime.now(UTC) + timedelta(seconds=self.params.quote_ttl_s),
         )
-        await self.quotes.put(
-            quote.quote_id, to_jsonable(quote), self.params.quote_ttl_s
+        await self.quotes.put_encoded(
+            quote.quote_id, dumps(quote), self.params.quote_ttl_s
         )
         return quote
 

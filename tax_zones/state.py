@@ -37,6 +37,12 @@ class QuoteCache:
             ex=max(ttl_s, 1),
         )
 
+    async def put_encoded(self, quote_id: str, document: bytes, ttl_s: int) -> None:
+        """:meth:`put` for a document already encoded as JSON."""
+        await self.redis.set(
+            quote_key(self.tenant_id, quote_id), document, ex=max(ttl_s, 1)
+        )
+
     async def get(self, quote_id: uuid.UUID) -> dict[str, Any] | None:
         raw = await self.redis.get(quote_key(self.tenant_id, quote_id))
         return orjson.loads(raw) if raw else None

@@ -21,7 +21,7 @@ from api.schemas.tax import (
     ResolveIn,
     ReverseIn,
 )
-from tax_zones.codec import to_jsonable
+from tax_zones.codec import dumps, to_jsonable
 from tax_zones.quotes import CustomerExemption, QuoteLine, Registration
 from tax_zones.rates import TaxCategory
 from tax_zones.resolution import Policy
@@ -63,7 +63,7 @@ async def resolve_batch(
 
 
 @router.post("/quote", response_model=Document, status_code=201)
-async def quote(body: QuoteIn, _: Checkout, svc: TaxServiceDep) -> Document:
+async def quote(body: QuoteIn, _: Checkout, svc: TaxServiceDep) -> Response:
     exemption = (
         CustomerExemption(
             body.exemption.certificate_id,
@@ -90,7 +90,7 @@ async def quote(body: QuoteIn, _: Checkout, svc: TaxServiceDep) -> Document:
         tax_date=body.tax_date,
         policy=_policy(body.policy),
     )
-    return to_jsonable(result)
+    return Response(dumps(result), status_code=201, media_type="application/json")
 
 
 @router.get("/quotes/{quote_id}", response_model=Document)

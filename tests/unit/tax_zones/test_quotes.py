@@ -246,3 +246,36 @@ class TestSplitPolicy:
         q = quote(ST_LOUIS)
         assert q.split == ()
         assert q.split_weighted_tax_minor is None
+
+
+class TestEncoding:
+    """The fast encoder gives the bytes of the two-step form and decodes back."""
+
+    @pytest.mark.parametrize(
+        "kw",
+        [
+            {},
+            {"ship_to": LA, "currency": "USD"},
+            {"ship_to": PHILLY, "registrations": ()},
+            {"ship_to": DALLAS, "shipping_minor": 599},
+            {
+                "ship_to": CHICAGO,
+                "exemption": CustomerExemption("cert-1", frozenset({"17", "17031"})),
+            },
+        ],
+    )
+    def test_dumps_equals_to_jsonable_and_round_trips(self, kw) -> None:
+        import orjson
+
+        from tax_zones.codec import decode, dumps, to_jsonable
+        from tax_zones.quotes import Quote
+
+        lines = [
+            QuoteLine("a", 12_345, 2),
+            QuoteLine("b", 1999, 1, TaxCategory.CLOTHING),
+            QuoteLine("c", 899, 3, TaxCategory.FOOD),
+        ]
+        q = quote(lines=lines, **kw)
+        fast = dumps(q)
+        assert fast == orjson.dumps(to_jsonable(q))
+        assert decode(Quote, orjson.loads(fast)) == q
