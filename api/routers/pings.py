@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import orjson
@@ -63,7 +63,7 @@ def _event(e: FenceEvent) -> dict[str, Any]:
         "event_id": e.event_id,
         "fence_id": e.fence_id,
         "kind": e.kind.value,
-        "ts": datetime.fromtimestamp(e.ts_s).astimezone(),
+        "ts": datetime.fromtimestamp(e.ts_s, UTC),
         "probability": round(e.probability, 4),
     }
 
