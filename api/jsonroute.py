@@ -1,4 +1,6 @@
-"""A route class whose request bodies are parsed by orjson.
+"""A route class whose request bodies are parsed by orjson, and which ends the
+request's database session (commit on success, rollback on error) before the
+response is sent.
 
 orjson is strict JSON: ``NaN``, ``Infinity`` and ``-Infinity`` (which Python's
 ``json`` accepts) are rejected as malformed, so they can never reach a coordinate
@@ -15,6 +17,8 @@ from fastapi.routing import APIRoute
 from starlette.requests import Request
 from starlette.responses import Response
 
+from api.deps import end_request_session
+
 
 class StrictJSONRequest(Request):
     async def json(self) -> Any:
@@ -28,6 +32,13 @@ class StrictJSONRoute(APIRoute):
         handler = super().get_route_handler()
 
         async def strict_handler(request: Request) -> Response:
-            return await handler(StrictJSONRequest(request.scope, request.receive))
+            strict = StrictJSONRequest(request.scope, request.receive)
+            try:
+                response = await handler(strict)
+            except BaseException:
+                await end_request_session(strict, ok=False)
+                raise
+            await end_request_session(strict, ok=True)
+            return response
 
         return strict_handler
