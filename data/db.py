@@ -145,31 +145,6 @@ def bind_tenant_lazily(session: AsyncSession, tenant_id: uuid.UUID) -> None:
 
 
 @asynccontextmanager
-async def lazy_tenant_session(
-    sessionmaker: async_sessionmaker[AsyncSession], tenant_id: uuid.UUID
-) -> AsyncIterator[AsyncSession]:
-    """A session bound to a tenant that costs nothing until its first statement.
-
-    Commits on success and rolls back on error, like :func:`tenant_session`, but
-    a request that never touches PostgreSQL (a ping answered from Redis) skips
-    the begin/commit/close round of greenlet switches as well.
-    """
-    session = sessionmaker()
-    bind_tenant_lazily(session, tenant_id)
-    try:
-        yield session
-        if session.in_transaction():
-            await session.commit()
-    except BaseException:
-        if session.in_transaction():
-            await session.rollback()
-        raise
-    finally:
-        if session.in_transaction() or session.sync_session.identity_map:
-            await session.close()
-
-
-@asynccontextmanager
 async def tenant_session(
     sessionmaker: async_sessionmaker[AsyncSession], tenant_id: uuid.UUID
 ) -> AsyncIterator[AsyncSession]:
