@@ -250,3 +250,34 @@ async def test_rate_limit_is_429_with_retry_after(test_env, make_tenant) -> None
     assert int(r.headers["retry-after"]) >= 1
     assert r.headers["content-type"].startswith("application/problem+json")
     assert other.status_code == 200  # limits are per key
+
+
+def test_every_route_with_a_session_ends_it() -> None:
+    """Request sessions are committed by the route class; a route of another
+    class that used one would never commit."""
+    from fastapi.routing import APIRoute
+
+    from api.app import create_app
+    from api.deps import get_session
+    from api.jsonroute import StrictJSONRoute
+
+    def uses_session(dependant) -> bool:
+        return any(
+            d.call is get_session or uses_session(d) for d in dependant.dependencies
+        )
+
+    def api_routes(routes) -> list[APIRoute]:
+        out: list[APIRoute] = []
+        for r in routes:
+            if isinstance(r, APIRoute):
+                out.append(r)
+            inner = getattr(r, "original_router", None)  # an included router
+            if inner is not None:
+                out += api_routes(inner.routes)
+        return out
+
+    routes = api_routes(create_app().routes)
+    assert any(uses_session(r.dependant) for r in routes)
+    for route in routes:
+        if uses_session(route.dependant):
+            assert isinstance(route, StrictJSONRoute), route.path
