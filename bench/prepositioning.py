@@ -82,7 +82,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return ap.parse_args(argv)
 
 
-def scenario(args: argparse.Namespace):  # noqa: ANN201 - bench helper
+def scenario(args: argparse.Namespace):
     """The seeded history, the unseen week, warehouses and stock on hand."""
     cities = [
         City(f"{c.name}, {c.state}", LatLng(c.lat, c.lng), c.population)
