@@ -4,15 +4,16 @@ Usage (from the repository root)::
 
     .venv/bin/python bench/prepositioning.py
     .venv/bin/python bench/prepositioning.py --weeks 52 --cells 5000 --skus 100 \
-        --warehouses 20 --seed 7
+        --warehouses 20 --seed 7 --rolling 4
 
 A seeded synthetic history (``--weeks`` whole weeks, population weighted around
 the 200 largest US cities from GeoNames, Pareto SKU popularity, day-of-week and
 yearly seasons, city trends) plus one more week that nobody sees in advance.
-Warehouses sit in the largest metros (at least 80 km apart). Stock on hand per
-SKU is 1.1 x its mean weekly demand over the last 4 weeks, spread the way a
-quarter-old allocation would have it (share of the first 13 weeks); capacity is
-1.3 x the total stock, split by metro size.
+Warehouses sit in the ``--warehouses`` largest metros (at least 80 km apart),
+each promising delivery within ``--radius-km``. Stock on hand per SKU is 1.1 x
+its mean weekly demand over the 4 weeks before the planned week, spread the way
+a quarter-old allocation would have it (share of the first 13 weeks);
+capacity is 1.3 x the total stock, split by metro size.
 
 Three placements start from the same stock and replay the unseen week with
 nearest-in-stock fulfilment: the plan (forecast + LP), the proportional
@@ -20,6 +21,8 @@ baseline (stock split by each warehouse's historic share of the SKU), and the
 oracle (the same LP fed the actual week). Prints coverage within the promise,
 mean delivery distance, split orders, transfer cost, the share of the
 baseline-to-oracle coverage gap the plan closes, and the solve times.
+``--rolling N`` repeats the whole exercise for each of the last N weeks (plan
+on the weeks before it, replay it) and prints the gap closed per week.
 """
 
 from __future__ import annotations
@@ -35,39 +38,75 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from data.loaders.cities import largest_us_cities
-from routing.demand import City, HistoryParams, generate_history, haversine_m
+from routing.demand import (
+    City,
+    HistoryParams,
+    OrderHistory,
+    generate_history,
+    haversine_m,
+)
 from routing.prepositioning import (
     PrepositioningParams,
     evaluate_week,
     forecast_demand,
     place_stock,
 )
-from routing.stock import PlacementParams, PlacementProblem, Warehouse, historic_share
+from routing.replay import Evaluation
+from routing.stock import PlacementProblem, Warehouse, historic_share
 from routing.types import LatLng
 
 
 def make_warehouses(
     n: int, radius_km: float, spacing_km: float = 80.0
-) -> list[Warehouse]:
-    chosen: list[tuple[str, float, float, int]] = []
+) -> list[tuple[Warehouse, int]]:
+    """Warehouses in the largest metros, with the metro population (for capacity)."""
+    chosen: list[tuple[float, float, int]] = []
     for c in largest_us_cities(400):
         if all(
             haversine_m(c.lat, c.lng, lat, lng) > spacing_km * 1000
-            for _, lat, lng, _ in chosen
+            for lat, lng, _ in chosen
         ):
-            chosen.append((f"{c.name}, {c.state}", c.lat, c.lng, c.population))
+            chosen.append((c.lat, c.lng, c.population))
         if len(chosen) == n:
             break
     return [
-        Warehouse(
-            f"wh-{i:02d}",
-            LatLng(lat, lng),
-            capacity_units=pop,  # rescaled below
-            promise_radius_m=radius_km * 1000,
-            outbound_cost_per_km_minor=Decimal("1.5"),
+        (
+            Warehouse(
+                f"wh-{i:02d}",
+                LatLng(lat, lng),
+                capacity_units=0,
+                promise_radius_m=radius_km * 1000,
+                outbound_cost_per_km_minor=Decimal("1.5"),
+            ),
+            pop,
         )
-        for i, (_, lat, lng, pop) in enumerate(chosen)
+        for i, (lat, lng, pop) in enumerate(chosen)
     ]
+
+
+def stock_and_capacity(
+    train: OrderHistory, sites: list[tuple[Warehouse, int]]
+) -> tuple[list[Warehouse], np.ndarray]:
+    """Stock on hand and capacities from the training weeks only (no peeking)."""
+    days = train.n_days
+    n_k = len(train.sku_ids)
+    recent = np.zeros(n_k)
+    last4 = train.days(days - 28, days)
+    np.add.at(recent, last4.line_sku, last4.line_qty)
+    supply = np.ceil(1.1 * recent / 4).astype(np.int64)
+    wh = [w for w, _ in sites]
+    old_share = historic_share(train.days(0, 13 * 7), wh)
+    on_hand = np.floor(old_share * supply[None, :]).astype(np.int64)
+    on_hand[0] += supply - on_hand.sum(axis=0)  # remainders to the largest metro
+    pops = np.array([p for _, p in sites], dtype=np.float64)
+    cap = np.floor(1.3 * on_hand.sum() * pops / pops.sum()).astype(np.int64)
+    cap = np.maximum(cap, on_hand.sum(axis=1))  # today's stock fits where it is
+    return [
+        Warehouse(
+            w.id, w.location, int(c), w.promise_radius_m, w.outbound_cost_per_km_minor
+        )
+        for w, c in zip(wh, cap, strict=True)
+    ], on_hand
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -79,11 +118,31 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--orders-per-week", type=int, default=20000)
     ap.add_argument("--radius-km", type=float, default=60.0)
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument(
+        "--rolling", type=int, default=0, help="also evaluate the last N weeks"
+    )
     return ap.parse_args(argv)
 
 
-def scenario(args: argparse.Namespace):
-    """The seeded history, the unseen week, warehouses and stock on hand."""
+def print_table(ev: Evaluation) -> None:
+    print(
+        f"{'placement':<10} {'coverage':>9} {'mean km':>8} {'split':>7} "
+        f"{'unfilled':>8} {'moved':>8} {'transfer $':>11} {'delivery $':>11}"
+    )
+    for name, m in (
+        ("plan", ev.plan),
+        ("baseline", ev.baseline),
+        ("oracle", ev.oracle),
+    ):
+        print(
+            f"{name:<10} {m.coverage:>9.4f} {m.mean_distance_km:>8.1f} "
+            f"{m.split_orders:>7,} {m.unfilled_units:>8,} {m.transferred_units:>8,} "
+            f"{m.transfer_cost_minor / 100:>11,.2f} {m.delivery_cost_minor / 100:>11,.2f}"
+        )
+
+
+def main() -> None:
+    args = parse_args()
     cities = [
         City(f"{c.name}, {c.state}", LatLng(c.lat, c.lng), c.population)
         for c in largest_us_cities(200)
@@ -101,62 +160,38 @@ def scenario(args: argparse.Namespace):
     )
     days = args.weeks * 7
     train, week = full.days(0, days), full.days(days, days + 7)
-    t_gen = time.perf_counter() - t0
     print(
         f"history: {args.weeks} weeks, {train.n_orders:,} orders, "
-        f"{train.line_order.size:,} lines, {world.cells.size:,} cells, "
+        f"{train.line_order.size:,} lines, {world.cells.size:,} generator cells, "
         f"{args.skus} SKUs; unseen week: {week.n_orders:,} orders "
-        f"({t_gen:.1f} s to generate)"
+        f"({time.perf_counter() - t0:.1f} s to generate)"
     )
-
-    # stock and capacity (see the module docstring)
-    wh = make_warehouses(args.warehouses, args.radius_km)
-    n_k = args.skus
-    recent = np.zeros(n_k)
-    last4 = train.days(days - 28, days)
-    np.add.at(recent, last4.line_sku, last4.line_qty)
-    supply = np.ceil(1.1 * recent / 4).astype(np.int64)
-    old_share = historic_share(train.days(0, 13 * 7), wh)
-    on_hand = np.floor(old_share * supply[None, :]).astype(np.int64)
-    on_hand[0] += supply - on_hand.sum(axis=0)  # remainders to the largest metro
-    pops = np.array([w.capacity_units for w in wh], dtype=np.float64)
-    cap = np.floor(1.3 * on_hand.sum() * pops / pops.sum()).astype(np.int64)
-    cap = np.maximum(cap, on_hand.sum(axis=1))  # today's stock fits where it is
-    wh = [
-        Warehouse(
-            w.id, w.location, int(c), w.promise_radius_m, w.outbound_cost_per_km_minor
-        )
-        for w, c in zip(wh, cap, strict=True)
-    ]
+    sites = make_warehouses(args.warehouses, args.radius_km)
+    wh, on_hand = stock_and_capacity(train, sites)
     print(
         f"warehouses: {len(wh)}, promise {args.radius_km:g} km, "
-        f"stock {int(on_hand.sum()):,} units, capacity {int(cap.sum()):,} units"
+        f"stock {int(on_hand.sum()):,} units, "
+        f"capacity {sum(w.capacity_units for w in wh):,} units"
     )
-    return train, week, wh, on_hand
 
-
-def main() -> None:
-    args = parse_args()
-    train, week, wh, on_hand = scenario(args)
-    n_k = args.skus
-
-    params = PrepositioningParams(placement=PlacementParams(time_limit_s=60))
+    params = PrepositioningParams()
     t0 = time.perf_counter()
-    fc = forecast_demand(train, params.h3_res, params.forecast)
-    t_fc = time.perf_counter() - t0
-    plan = place_stock(
-        PlacementProblem(
-            tuple(wh), train.sku_ids, on_hand, fc.cell_lat, fc.cell_lng, fc.demand
-        ),
-        params.placement,
+    fc = forecast_demand(
+        train,
+        params.h3_res,
+        params.forecast,
+        daily_h3_res=params.daily_h3_res,
+        group_h3_res=params.group_h3_res,
     )
+    t_fc = time.perf_counter() - t0
     print(
         f"forecast: {fc.weekly.series:,} non-zero (cell, SKU) series of "
-        f"{fc.cells.size * n_k:,} in {t_fc:.1f} s"
+        f"{fc.cells.size:,} cells x {args.skus} SKUs = {fc.cells.size * args.skus:,}, "
+        f"weekly and daily, in {t_fc:.1f} s"
     )
     for label, rep in (
-        ("weekly (cell, SKU)", fc.weekly),
-        ("daily (res-4, SKU)", fc.daily),
+        ("weekly (res-7 cell, SKU)", fc.weekly),
+        ("daily (res-4 cell, SKU)", fc.daily),
     ):
         print(f"  backtest {label}, last {rep.origins} origins:")
         for s in rep.scores:
@@ -164,29 +199,23 @@ def main() -> None:
                 f"    {s.method:<15} MAE {s.mae:.4f}  WAPE {s.wape:.3f}  "
                 f"bias {s.bias:+.3f}  chosen for {s.series_chosen:,}"
             )
+    plan = place_stock(
+        PlacementProblem(
+            tuple(wh), train.sku_ids, on_hand, fc.cell_lat, fc.cell_lng, fc.demand
+        ),
+        params.placement,
+    )
     print(
         f"placement: {plan.zones} zones, {plan.lp_columns:,} LP columns, "
         f"solved in {plan.solve_time_s:.2f} s; {len(plan.transfers)} transfers"
     )
     t0 = time.perf_counter()
     ev = evaluate_week(train, week, wh, on_hand, params, plan=plan)
-    t_ev = time.perf_counter() - t0
-    print(f"evaluation (baseline, oracle LP and 3 replays) in {t_ev:.1f} s")
-    print()
     print(
-        f"{'placement':<10} {'coverage':>9} {'mean km':>8} {'split':>7} "
-        f"{'unfilled':>8} {'moved':>8} {'transfer $':>11} {'delivery $':>11}"
+        f"evaluation (baseline, oracle LP, 3 replays) in {time.perf_counter() - t0:.1f} s"
     )
-    for name, m in (
-        ("plan", ev.plan),
-        ("baseline", ev.baseline),
-        ("oracle", ev.oracle),
-    ):
-        print(
-            f"{name:<10} {m.coverage:>9.4f} {m.mean_distance_km:>8.1f} "
-            f"{m.split_orders:>7,} {m.unfilled_units:>8,} {m.transferred_units:>8,} "
-            f"{m.transfer_cost_minor / 100:>11,.2f} {m.delivery_cost_minor / 100:>11,.2f}"
-        )
+    print()
+    print_table(ev)
     gap = ev.gap_closed
     print()
     print(
@@ -195,6 +224,24 @@ def main() -> None:
         if gap is not None
         else "gap closed: n/a (the oracle does not beat the baseline)"
     )
+    if args.rolling:
+        print()
+        print(
+            f"rolling origin: plan on the weeks before, replay each of the last {args.rolling}"
+        )
+        gaps = []
+        for w in range(args.weeks - args.rolling + 1, args.weeks + 1):
+            tr, wk = full.days(0, w * 7), full.days(w * 7, w * 7 + 7)
+            wh_w, on_hand_w = stock_and_capacity(tr, sites)
+            e = evaluate_week(tr, wk, wh_w, on_hand_w, params)
+            gaps.append(e.gap_closed or 0.0)
+            print(
+                f"  week {w + 1:>3}: coverage plan {e.plan.coverage:.4f} baseline "
+                f"{e.baseline.coverage:.4f} oracle {e.oracle.coverage:.4f}; "
+                f"km {e.plan.mean_distance_km:.1f}/{e.baseline.mean_distance_km:.1f}/"
+                f"{e.oracle.mean_distance_km:.1f}; gap closed {gaps[-1]:.1%}"
+            )
+        print(f"  mean gap closed: {np.mean(gaps):.1%}")
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from geoengine.cells import latlng_to_cell_array
+from geoengine.cells import cell_to_latlng, latlng_to_cell_array
 from routing.errors import EmptyHistoryError
 from routing.types import LatLng
 
@@ -196,8 +196,14 @@ def _place_cells(
         cells, lat, lng, city = cells[first], lat[first], lng[first], city[first]
         if cells.size >= want:
             break
+    cells = cells[:want]
+    centres = [cell_to_latlng(int(c)) for c in cells]
     return SyntheticWorld(
-        cells[:want], lat[:want], lng[:want], city[:want], tuple(cities)
+        cells,
+        np.array([c.lat for c in centres]),
+        np.array([c.lng for c in centres]),
+        city[:want],
+        tuple(cities),
     )
 
 

@@ -50,7 +50,7 @@ class ForecastParams:
     #: per-series choice by backtest ``mae`` or ``mse`` (the mean, which placement
     #: needs; MAE rewards forecasting the median, i.e. zero on sparse series)
     selection: str = "mse"
-    #: with ``groups``: weight of the group's mean loss in a series' loss (0..1)
+    #: with ``groups``: weight of the group's aggregate loss in a series' loss (0..1)
     group_shrink: float = 0.5
 
     def __post_init__(self) -> None:
@@ -234,6 +234,35 @@ def _score(name: str, err: Array, actual: Array, chosen: int) -> MethodScore:
     )
 
 
+def _loss(err: Array, selection: str, count: Array | None) -> Array:
+    """Per-period loss; with ``count`` (series summed), scaled back to one series
+    so that independent errors score as they would alone."""
+    if selection == "mae":
+        out = np.abs(err)
+        return out if count is None else out / np.sqrt(count)
+    out = err * err
+    return out if count is None else out / count
+
+
+def _group_loss(err: Array, groups: npt.NDArray[np.int64], selection: str) -> Array:
+    """Each series' share of its group's loss on the group's *summed* errors.
+
+    Errors that cancel within the group (noise) score low; errors shared by the
+    group (a forecast lagging a trend) score high: that is what a placement made
+    on aggregated demand pays for.
+    """
+    n_groups = int(groups.max()) + 1
+    count = np.bincount(groups, minlength=n_groups).astype(np.float32)
+    summed = np.stack(
+        [
+            np.bincount(groups, weights=err[:, c], minlength=n_groups)
+            for c in range(err.shape[1])
+        ],
+        axis=1,
+    ).astype(np.float32)
+    return _loss(summed, selection, np.maximum(count, 1.0)[:, None])[groups]
+
+
 def forecast_series(
     values: Array,
     params: ForecastParams | None = None,
@@ -290,7 +319,10 @@ def forecast_series(
         next_value[m] = f[:, t_len]
         if k:
             err = f[:, t_len - 2 * k : t_len] - y[:, t_len - 2 * k :]
-            loss = np.abs(err) if params.selection == "mae" else err * err
+            loss = _loss(err, params.selection, None)
+            if groups is not None:
+                a = params.group_shrink
+                loss = (1 - a) * loss + a * _group_loss(err, groups, params.selection)
             sel_mae[m] = loss[:, :k].mean(axis=1)
             all_mae[m] = loss.mean(axis=1)
             errors.append(err[:, k:])
@@ -298,14 +330,6 @@ def forecast_series(
         chosen = np.zeros(n, dtype=np.int64)
         report = BacktestReport(0, n, 0.0, ())
         return SeriesForecast(next_value[0].astype(np.float64), chosen, methods, report)
-    if groups is not None:
-        for loss in (sel_mae, all_mae):
-            n_groups = int(groups.max()) + 1
-            count = np.bincount(groups, minlength=n_groups)
-            for m in range(len(methods)):
-                mean = np.bincount(groups, weights=loss[m], minlength=n_groups)
-                a = params.group_shrink
-                loss[m] = (1 - a) * loss[m] + a * (mean / np.maximum(count, 1))[groups]
     # ties go to the method preferred by ``tie_break`` (a negligible nudge)
     order = [
         params.tie_break.index(m) if m in params.tie_break else 99 for m in methods

@@ -39,8 +39,8 @@ import numpy.typing as npt
 from ortools.graph.python import min_cost_flow
 from ortools.linear_solver import pywraplp
 
-from geoengine.cells import cell_to_latlng
-from routing.demand import OrderHistory, demand_series, haversine_m
+from geoengine.cells import cell_to_latlng, cell_to_parent_array, get_resolution
+from routing.demand import DemandSeries, OrderHistory, demand_series, haversine_m
 from routing.errors import EmptyHistoryError, InfeasiblePlacementError, SolverError
 from routing.forecast import BacktestReport, ForecastParams, forecast_series
 from routing.replay import Evaluation, ReplayMetrics, replay_orders
@@ -316,6 +316,9 @@ class PrepositioningParams:
     evaluate: bool = True
     #: resolution of the daily series backtested for the report (res 4: metro size)
     daily_h3_res: int = 4
+    #: series are grouped by their cell's parent at this resolution (and SKU)
+    #: when choosing methods (see ``forecast_series``)
+    group_h3_res: int = 4
 
     def __post_init__(self) -> None:
         if not 5 <= self.h3_res <= 9:
@@ -351,6 +354,7 @@ def forecast_demand(
     params: ForecastParams | None = None,
     *,
     daily_h3_res: int = 4,
+    group_h3_res: int = 4,
 ) -> CellForecast:
     """Forecast next week's units per (H3 cell, SKU) from whole weeks of history.
 
@@ -368,7 +372,9 @@ def forecast_demand(
     if weeks == 0:
         raise EmptyHistoryError("history: at least one whole week of orders is needed")
     weekly = demand_series(history, h3_res, period_days=7, n_periods=weeks)
-    fc = forecast_series(weekly.values, params, groups=weekly.sku)
+    fc = forecast_series(
+        weekly.values, params, groups=_region_sku_groups(weekly, group_h3_res)
+    )
     demand = np.zeros((weekly.cells.size, len(history.sku_ids)))
     demand[weekly.cell, weekly.sku] = fc.values
     daily = demand_series(history, daily_h3_res, period_days=1, n_periods=weeks * 7)
@@ -388,6 +394,15 @@ def forecast_demand(
         daily_fc.report,
         weeks,
     )
+
+
+def _region_sku_groups(series: DemandSeries, res: int) -> npt.NDArray[np.int64]:
+    """Group of each series: its cell's parent at ``res`` (a metro area) and its SKU."""
+    parents = cell_to_parent_array(
+        series.cells, min(res, get_resolution(int(series.cells[0])))
+    )
+    _, region = np.unique(parents, return_inverse=True)
+    return region.ravel()[series.cell] * len(series.sku_ids) + series.sku
 
 
 def _actual_cells(
@@ -423,7 +438,13 @@ def evaluate_week(
     params = params or PrepositioningParams()
     wh = tuple(warehouses)
     if plan is None:
-        fc = forecast_demand(train, params.h3_res, params.forecast)
+        fc = forecast_demand(
+            train,
+            params.h3_res,
+            params.forecast,
+            daily_h3_res=params.daily_h3_res,
+            group_h3_res=params.group_h3_res,
+        )
         plan = place_stock(
             PlacementProblem(
                 wh, train.sku_ids, on_hand, fc.cell_lat, fc.cell_lng, fc.demand
@@ -484,7 +505,11 @@ def plan_prepositioning(
     started = time.perf_counter()
     report("forecast", 0.0)
     fc = forecast_demand(
-        history, params.h3_res, params.forecast, daily_h3_res=params.daily_h3_res
+        history,
+        params.h3_res,
+        params.forecast,
+        daily_h3_res=params.daily_h3_res,
+        group_h3_res=params.group_h3_res,
     )
     report("forecast", 1.0)
     placement = place_stock(

@@ -119,6 +119,24 @@ class TestForecastMethods:
         assert score.mae == pytest.approx(3.0)
         assert score.wape == pytest.approx(6.0 / 4.0)
 
+    def test_group_loss_prefers_methods_whose_errors_cancel(self) -> None:
+        # two series of one group share a trend and trade noise back and forth:
+        # alone, the slow smoother's lag costs less than the naive method's
+        # noise; summed, the noise cancels and the lag is all that is left
+        t = np.arange(24, dtype=np.float32)
+        swing = 6 * (-1.0) ** t
+        y = np.stack([10 + t + swing, 10 + t - swing]).astype(np.float32)
+        params = ForecastParams(
+            methods=("seasonal_naive", "ses"),
+            season_length=1,
+            ses_alpha=0.1,
+            backtest_origins=4,
+        )
+        alone = forecast_series(y, params)
+        grouped = forecast_series(y, params, groups=np.array([0, 0]))
+        assert [alone.methods[m] for m in alone.method] == ["ses", "ses"]
+        assert [grouped.methods[m] for m in grouped.method] == ["seasonal_naive"] * 2
+
     def test_empty_history_is_a_domain_error(self) -> None:
         with pytest.raises(EmptyHistoryError, match=r"^history: "):
             forecast_series(np.zeros((0, 5), dtype=np.float32))
