@@ -29,6 +29,9 @@ from routing.demand import OrderHistory
 from routing.stock import Transfer, Warehouse
 from routing.types import LatLng
 
+#: a stored plan row (the service reads its columns)
+PrepositioningPlanRow = PrepositioningPlan
+
 #: orders that count as demand (drafts and cancellations do not)
 DEMAND_STATUSES = ("placed", "paid", "fulfilled")
 

@@ -12,10 +12,16 @@ from typing import Any
 import numpy as np
 
 from geoengine.cells import cell_to_boundary_xy, cell_to_str, str_to_cell
+from routing.demand import OrderHistory
 from routing.errors import EmptyHistoryError, InfeasiblePlacementError, RoutingError
 from routing.prepositioning import PrepositioningParams, plan_prepositioning
-from routing.prepositioning_repository import PrepositioningRepository, StoredWarehouse
+from routing.prepositioning_repository import (
+    PrepositioningPlanRow,
+    PrepositioningRepository,
+    StoredWarehouse,
+)
 from routing.stock import PlacementParams, ProgressFn, Transfer, Warehouse
+from routing.types import LatLng
 
 
 class PrepositioningPlanNotFoundError(RoutingError, LookupError):
@@ -96,8 +102,6 @@ class PrepositioningService:
         self.enqueue = enqueue
 
     async def put_warehouse(self, body: WarehouseInput) -> dict[str, Any]:
-        from routing.types import LatLng
-
         wh = Warehouse(
             body.code,
             LatLng(body.lat, body.lng),
@@ -141,7 +145,7 @@ class PrepositioningService:
         await self.enqueue(self.repo.tenant_id, plan_id, request)
         return plan_id
 
-    async def _plan(self, plan_id: uuid.UUID) -> Any:
+    async def _plan(self, plan_id: uuid.UUID) -> PrepositioningPlanRow:
         row = await self.repo.get_plan(plan_id)
         if row is None:
             raise PrepositioningPlanNotFoundError(f"plan_id: no plan {plan_id}")
@@ -191,7 +195,7 @@ class PrepositioningService:
             "properties": {"plan_id": str(plan_id), "unit": "units/week"},
         }
 
-    async def _ready(self, plan_id: uuid.UUID) -> Any:
+    async def _ready(self, plan_id: uuid.UUID) -> PrepositioningPlanRow:
         row = await self._plan(plan_id)
         if row.status != "done":
             raise PlanNotReadyError(f"plan_id: plan {plan_id} is {row.status}")
@@ -288,9 +292,8 @@ async def run_plan(
     return doc
 
 
-def _with_skus(history: Any, skus: tuple[str, ...]) -> Any:
-    from routing.demand import OrderHistory
-
+def _with_skus(history: OrderHistory, skus: tuple[str, ...]) -> OrderHistory:
+    """The same orders with SKUs indexed in ``skus`` (a superset of the history's)."""
     pos = {s: k for k, s in enumerate(skus)}
     remap = np.array([pos[s] for s in history.sku_ids], dtype=np.int32)
     return OrderHistory(
