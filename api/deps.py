@@ -200,8 +200,11 @@ async def get_prepositioning_service(
             result_ttl=86_400,
         )
 
+    res = (await tenant_settings(request, principal, session)).get(
+        "prepositioning_h3_res", 7
+    )
     return PrepositioningService(
-        PrepositioningRepository(session, principal.tenant_id), enqueue
+        PrepositioningRepository(session, principal.tenant_id), enqueue, int(res)
     )
 
 

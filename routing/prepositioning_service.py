@@ -97,9 +97,11 @@ class PrepositioningService:
         self,
         repo: PrepositioningRepository,
         enqueue: Callable[[uuid.UUID, uuid.UUID, PlanRunRequest], Awaitable[None]],
+        default_h3_res: int = 7,
     ) -> None:
         self.repo = repo
         self.enqueue = enqueue
+        self.default_h3_res = default_h3_res
 
     async def put_warehouse(self, body: WarehouseInput) -> dict[str, Any]:
         wh = Warehouse(

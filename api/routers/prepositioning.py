@@ -51,7 +51,7 @@ async def submit(
     req = PlanRunRequest(
         weeks=body.weeks,
         as_of=body.as_of.isoformat() if body.as_of else None,
-        h3_res=body.h3_res,
+        h3_res=body.h3_res or svc.default_h3_res,
         evaluate=body.evaluate,
         placement=body.placement.model_dump(mode="json"),
     )

@@ -42,6 +42,8 @@ class PrepositioningPlanIn(RequestModel):
 
     weeks: int = Field(default=52, ge=1, le=156)
     as_of: datetime | None = None
-    h3_res: int = Field(default=7, ge=5, le=9)
+    h3_res: int | None = Field(
+        default=None, ge=5, le=9, description="default: the tenant's setting (7)"
+    )
     evaluate: bool = True
     placement: PlacementParamsIn = Field(default_factory=PlacementParamsIn)

@@ -45,10 +45,17 @@ class TenantSettingsIn(RequestModel):
         default=None,
         description="Store pings' exact points, or only their H3 cell (resolution 9).",
     )
+    prepositioning_h3_res: int | None = Field(
+        default=None,
+        ge=5,
+        le=9,
+        description="H3 resolution of pre-positioning forecasts (default 7).",
+    )
 
 
 class TenantSettings(ResponseModel):
     ping_precision: Literal["exact", "h3_9"] = "exact"
+    prepositioning_h3_res: int = 7
 
 
 class AuditEntry(ResponseModel):

@@ -185,6 +185,11 @@ async def test_plan_runs_on_the_routing_queue(
     h = t.headers("dispatcher")
     await put_warehouses(client, h)
     units = insert_orders(owner_engine, t.tenant_id)
+    # the tenant chooses coarser cells for its forecasts
+    r = await client.patch(
+        "/v1/settings", headers=t.headers("admin"), json={"prepositioning_h3_res": 6}
+    )
+    assert r.status_code == 200, r.text
     r = await client.post(
         "/v1/prepositioning/plans",
         headers=h,
@@ -213,6 +218,7 @@ async def test_plan_runs_on_the_routing_queue(
     ev = result["evaluation"]
     assert ev["plan"]["units"] == ev["baseline"]["units"] == ev["oracle"]["units"] > 0
     assert units > ev["plan"]["units"]  # the evaluation week is a part of the history
+    assert result["forecast"]["h3_res"] == 6
     methods = {m["method"] for m in result["forecast"]["backtest_weekly"]["methods"]}
     assert {"ses", "croston", "tsb", "auto"} <= methods
 
@@ -236,6 +242,7 @@ async def test_plan_runs_on_the_routing_queue(
     ).json()
     assert geo["type"] == "FeatureCollection"
     assert geo["features"][0]["geometry"]["type"] == "Polygon"
+    assert all(f["id"].startswith("86") for f in geo["features"])  # res-6 cells
     assert sum(f["properties"]["units"] for f in geo["features"]) == pytest.approx(
         result["forecast"]["units_next_week"], rel=1e-3
     )
