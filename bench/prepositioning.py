@@ -45,11 +45,11 @@ from routing.demand import (
     generate_history,
     haversine_m,
 )
-from routing.prepositioning import (
+from routing.prepositioning import place_stock
+from routing.prepositioning_run import (
     PrepositioningParams,
     evaluate_week,
     forecast_demand,
-    place_stock,
 )
 from routing.replay import Evaluation
 from routing.stock import PlacementProblem, Warehouse, historic_share

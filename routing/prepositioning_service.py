@@ -14,12 +14,12 @@ import numpy as np
 from geoengine.cells import cell_to_boundary_xy, cell_to_str, str_to_cell
 from routing.demand import OrderHistory
 from routing.errors import EmptyHistoryError, InfeasiblePlacementError, RoutingError
-from routing.prepositioning import PrepositioningParams, plan_prepositioning
 from routing.prepositioning_repository import (
     PrepositioningPlanRow,
     PrepositioningRepository,
     StoredWarehouse,
 )
+from routing.prepositioning_run import PrepositioningParams, plan_prepositioning
 from routing.stock import PlacementParams, ProgressFn, Transfer, Warehouse
 from routing.types import LatLng
 

@@ -26,12 +26,11 @@ from routing.forecast import (
     ses,
     tsb,
 )
-from routing.prepositioning import (
+from routing.prepositioning import place_stock, transfers_for_targets
+from routing.prepositioning_run import (
     PrepositioningParams,
     forecast_demand,
-    place_stock,
     plan_prepositioning,
-    transfers_for_targets,
 )
 from routing.replay import replay_orders
 from routing.stock import (
