@@ -47,7 +47,9 @@ class OrderHistory:
 
     ``order_day`` counts days from the first day of the history (day 0 is a
     Monday for the generator); ``line_order`` indexes the order of each line and
-    ``line_sku`` indexes ``sku_ids``.
+    ``line_sku`` indexes ``sku_ids``. ``span_days`` is the length of the window
+    the orders were taken from (quiet days at its end count); without it the
+    history ends with its last order.
     """
 
     sku_ids: tuple[str, ...]
@@ -57,6 +59,7 @@ class OrderHistory:
     line_order: npt.NDArray[np.int32]
     line_sku: npt.NDArray[np.int32]
     line_qty: npt.NDArray[np.int32]
+    span_days: int | None = None
 
     @property
     def n_orders(self) -> int:
@@ -64,6 +67,8 @@ class OrderHistory:
 
     @property
     def n_days(self) -> int:
+        if self.span_days is not None:
+            return self.span_days
         return int(self.order_day.max()) + 1 if self.order_day.size else 0
 
     def days(self, start: int, stop: int) -> OrderHistory:
@@ -79,6 +84,7 @@ class OrderHistory:
             new_index[self.line_order[line_keep]].astype(np.int32),
             self.line_sku[line_keep],
             self.line_qty[line_keep],
+            max(min(stop, self.n_days) - start, 0),
         )
 
 
@@ -318,6 +324,7 @@ def generate_history(
         line_order,
         line_sku,
         line_qty,
+        weeks * 7,
     )
     return history, world
 

@@ -193,6 +193,7 @@ class PrepositioningRepository:
             np.array(line_order, dtype=np.int32),
             np.array([sku_pos[s] for s in line_sku], dtype=np.int32),
             np.array(line_qty, dtype=np.int32),
+            (end - start).days,
         )
 
     # ---- plans ------------------------------------------------------------------
@@ -213,6 +214,20 @@ class PrepositioningRepository:
                 )
             )
         ).first()
+
+    async def list_plans(self, limit: int) -> list[PrepositioningPlan]:
+        return list(
+            (
+                await self.session.scalars(
+                    select(PrepositioningPlan)
+                    .where(PrepositioningPlan.tenant_id == self.tenant_id)
+                    .order_by(
+                        PrepositioningPlan.created_at.desc(), PrepositioningPlan.id
+                    )
+                    .limit(limit)
+                )
+            ).all()
+        )
 
     async def set_status(self, plan_id: uuid.UUID, status: str) -> None:
         await self.session.execute(

@@ -153,6 +153,25 @@ class PrepositioningService:
             raise PrepositioningPlanNotFoundError(f"plan_id: no plan {plan_id}")
         return row
 
+    async def list_plans(self, limit: int = 50) -> list[dict[str, Any]]:
+        """The latest runs, newest first, without their results."""
+        out = []
+        for row in await self.repo.list_plans(limit):
+            ev = (row.result or {}).get("evaluation") or {}
+            out.append(
+                {
+                    "id": str(row.id),
+                    "status": row.status,
+                    "created_at": row.created_at.isoformat(),
+                    "finished_at": (
+                        row.finished_at.isoformat() if row.finished_at else None
+                    ),
+                    "transfer_cost_minor": row.transfer_cost_minor,
+                    "gap_closed": ev.get("gap_closed"),
+                }
+            )
+        return out
+
     async def get(self, plan_id: uuid.UUID) -> dict[str, Any]:
         row = await self._plan(plan_id)
         return {
@@ -306,6 +325,7 @@ def _with_skus(history: OrderHistory, skus: tuple[str, ...]) -> OrderHistory:
         history.line_order,
         remap[history.line_sku] if remap.size else history.line_sku,
         history.line_qty,
+        history.span_days,
     )
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Request, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
 from api.auth import Principal, require
 from api.deps import PrepositioningServiceDep
@@ -61,6 +61,15 @@ async def submit(
         "status": "queued",
         "progress_url": f"/v1/prepositioning/plans/{plan_id}",
     }
+
+
+@router.get("/plans", response_model=dict[str, Any])
+async def list_plans(
+    _: Dispatcher,
+    svc: PrepositioningServiceDep,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> dict[str, Any]:
+    return {"plans": await svc.list_plans(limit)}
 
 
 @router.get("/plans/{plan_id}", response_model=dict[str, Any])

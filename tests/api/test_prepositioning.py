@@ -247,7 +247,14 @@ async def test_plan_runs_on_the_routing_queue(
         result["forecast"]["units_next_week"], rel=1e-3
     )
 
+    listed = (await client.get("/v1/prepositioning/plans", headers=h)).json()
+    assert [p["id"] for p in listed["plans"]] == [plan_id]
+    assert listed["plans"][0]["gap_closed"] == ev["gap_closed"]
+
     other = (await make_tenant("other")).headers("dispatcher")
+    assert (await client.get("/v1/prepositioning/plans", headers=other)).json() == {
+        "plans": []
+    }
     for path in ("", "/transfers", "/forecast.geojson"):
         r = await client.get(f"/v1/prepositioning/plans/{plan_id}{path}", headers=other)
         assert r.status_code == 404, path

@@ -152,6 +152,32 @@ class TestForecastMethods:
             plan_prepositioning(empty, warehouses(), np.zeros((3, 1), dtype=np.int64))
 
 
+class TestQuietWeeks:
+    def test_quiet_weeks_at_the_end_of_the_window_count(self, small_history) -> None:
+        # orders only in the first 4 of 8 weeks: the forecast is for week 9 and
+        # decays; it is not a forecast for week 5 as if nothing had happened
+        early = small_history.days(0, 28)
+        quiet = OrderHistory(
+            *(
+                getattr(early, f)
+                for f in (
+                    "sku_ids",
+                    "order_day",
+                    "order_lat",
+                    "order_lng",
+                    "line_order",
+                    "line_sku",
+                    "line_qty",
+                )
+            ),
+            span_days=56,
+        )
+        busy = forecast_demand(early, 7)
+        later = forecast_demand(quiet, 7)
+        assert (busy.weeks, later.weeks) == (4, 8)
+        assert later.demand.sum() < 0.8 * busy.demand.sum()
+
+
 class TestGenerator:
     def test_seeded_and_shaped(self, small_history: OrderHistory) -> None:
         again, _ = generate_history(
