@@ -190,14 +190,16 @@ def main() -> None:
         f"weekly and daily, in {t_fc:.1f} s"
     )
     for label, rep in (
-        ("weekly (res-7 cell, SKU)", fc.weekly),
-        ("daily (res-4 cell, SKU)", fc.daily),
+        ("weekly (res-7 cell, SKU); groups: res-4 region x SKU", fc.weekly),
+        ("daily (res-4 cell, SKU); groups: SKU", fc.daily),
     ):
         print(f"  backtest {label}, last {rep.origins} origins:")
         for s in rep.scores:
+            agg = f"{s.group_wape:.3f}" if s.group_wape is not None else "n/a"
             print(
                 f"    {s.method:<15} MAE {s.mae:.4f}  WAPE {s.wape:.3f}  "
-                f"bias {s.bias:+.3f}  chosen for {s.series_chosen:,}"
+                f"group WAPE {agg}  bias {s.bias:+.3f}  "
+                f"chosen for {s.series_chosen:,}"
             )
     plan = place_stock(
         PlacementProblem(

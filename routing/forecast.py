@@ -183,13 +183,18 @@ class MethodScore:
     wape: float
     bias: float
     series_chosen: int
+    #: WAPE of the groups' summed forecasts (when series were grouped)
+    group_wape: float | None = None
 
-    def to_json(self) -> dict[str, float | int | str]:
+    def to_json(self) -> dict[str, float | int | str | None]:
         return {
             "method": self.method,
             "mae": round(self.mae, 6),
             "wape": round(self.wape, 6),
             "bias": round(self.bias, 6),
+            "group_wape": (
+                round(self.group_wape, 6) if self.group_wape is not None else None
+            ),
             "series_chosen": self.series_chosen,
         }
 
@@ -222,15 +227,30 @@ class SeriesForecast:
     report: BacktestReport
 
 
-def _score(name: str, err: Array, actual: Array, chosen: int) -> MethodScore:
+def _score(
+    name: str,
+    err: Array,
+    actual: Array,
+    chosen: int,
+    groups: npt.NDArray[np.int64] | None,
+) -> MethodScore:
     total = float(actual.sum())
     abs_err = np.abs(err)
+    group_wape = None
+    if groups is not None and total > 0:
+        n_groups = int(groups.max()) + 1
+        summed = sum(
+            np.abs(np.bincount(groups, weights=err[:, c], minlength=n_groups)).sum()
+            for c in range(err.shape[1])
+        )
+        group_wape = float(summed) / total
     return MethodScore(
         name,
         float(abs_err.mean()) if err.size else 0.0,
         float(abs_err.sum()) / total if total > 0 else 0.0,
         float(err.sum()) / total if total > 0 else 0.0,
         chosen,
+        group_wape,
     )
 
 
@@ -340,10 +360,10 @@ def forecast_series(
     actual = y[:, t_len - k :]
     auto_err = np.take_along_axis(np.stack(errors), pick_eval[None, :, None], 0)[0]
     scores = [
-        _score(name, errors[m], actual, int((chosen == m).sum()))
+        _score(name, errors[m], actual, int((chosen == m).sum()), groups)
         for m, name in enumerate(methods)
     ]
-    scores.append(_score("auto", auto_err, actual, n))
+    scores.append(_score("auto", auto_err, actual, n, groups))
     report = BacktestReport(k, n, float(actual.sum()), tuple(scores))
     values_out = next_value[chosen, np.arange(n)].astype(np.float64)
     return SeriesForecast(np.maximum(values_out, 0.0), chosen, methods, report)

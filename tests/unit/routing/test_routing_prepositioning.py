@@ -135,6 +135,10 @@ class TestForecastMethods:
         grouped = forecast_series(y, params, groups=np.array([0, 0]))
         assert [alone.methods[m] for m in alone.method] == ["ses", "ses"]
         assert [grouped.methods[m] for m in grouped.method] == ["seasonal_naive"] * 2
+        # the summed forecast of the group: naive is exact but for the trend step
+        by = {s.method: s for s in grouped.report.scores}
+        assert by["seasonal_naive"].group_wape < by["ses"].group_wape
+        assert all(s.group_wape is None for s in alone.report.scores)
 
     def test_empty_history_is_a_domain_error(self) -> None:
         with pytest.raises(EmptyHistoryError, match=r"^history: "):
