@@ -51,6 +51,7 @@ def register_domain_errors() -> None:
             SyncTooLargeError: 422,
             route.EmptyHistoryError: 422,
             route.InfeasiblePlacementError: 422,
+            route.InvalidWarehouseError: 422,
             PrepositioningPlanNotFoundError: 404,
             PlanNotReadyError: 409,
             tax.TaxInputError: 422,

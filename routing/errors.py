@@ -66,3 +66,7 @@ class EmptyHistoryError(PrepositioningError, ValueError):
 
 class InfeasiblePlacementError(PrepositioningError, ValueError):
     """The stock cannot be placed (e.g. more units than the warehouses hold)."""
+
+
+class InvalidWarehouseError(PrepositioningError, ValueError):
+    """A warehouse definition is inconsistent (the message names the field)."""

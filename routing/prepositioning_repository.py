@@ -44,6 +44,7 @@ class StoredWarehouse:
     warehouse: Warehouse
     name: str
     stock: dict[str, int]
+    promise_travel_s: int | None = None
 
 
 class PrepositioningRepository:
@@ -53,7 +54,12 @@ class PrepositioningRepository:
 
     # ---- warehouses -------------------------------------------------------------
     async def upsert_warehouse(
-        self, warehouse: Warehouse, name: str, stock: dict[str, int] | None
+        self,
+        warehouse: Warehouse,
+        name: str,
+        stock: dict[str, int] | None,
+        *,
+        promise_travel_s: int | None = None,
     ) -> uuid.UUID:
         """Create or replace the warehouse with this code (``warehouse.id``)."""
         point = from_shape(
@@ -66,6 +72,7 @@ class PrepositioningRepository:
             "capacity_units": warehouse.capacity_units,
             "outbound_cost_per_km_minor": warehouse.outbound_cost_per_km_minor,
             "promise_radius_m": warehouse.promise_radius_m,
+            "promise_travel_s": promise_travel_s,
         }
         stmt = (
             insert(WarehouseRow)
@@ -137,6 +144,7 @@ class PrepositioningRepository:
                 ),
                 row.name,
                 stock[row.id],
+                row.promise_travel_s,
             )
             for row, lat, lng in rows
         ]

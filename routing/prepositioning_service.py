@@ -13,14 +13,25 @@ import numpy as np
 
 from geoengine.cells import cell_to_boundary_xy, cell_to_str, str_to_cell
 from routing.demand import OrderHistory
-from routing.errors import EmptyHistoryError, InfeasiblePlacementError, RoutingError
+from routing.errors import (
+    EmptyHistoryError,
+    InfeasiblePlacementError,
+    InvalidWarehouseError,
+    RoutingError,
+)
 from routing.prepositioning_repository import (
     PrepositioningPlanRow,
     PrepositioningRepository,
     StoredWarehouse,
 )
 from routing.prepositioning_run import PrepositioningParams, plan_prepositioning
-from routing.stock import PlacementParams, ProgressFn, Transfer, Warehouse
+from routing.stock import (
+    PlacementParams,
+    ProgressFn,
+    Transfer,
+    Warehouse,
+    promise_radius_for_travel_m,
+)
 from routing.types import LatLng
 
 
@@ -41,9 +52,10 @@ class WarehouseInput:
     lat: float
     lng: float
     capacity_units: int
-    promise_radius_m: float
+    promise_radius_m: float | None
     outbound_cost_per_km_minor: Decimal
     stock: dict[str, int] | None = None
+    promise_travel_s: int | None = None
 
 
 @dataclass(frozen=True)
@@ -83,7 +95,8 @@ def _warehouse_json(w: StoredWarehouse) -> dict[str, Any]:
         "lat": w.warehouse.location.lat,
         "lng": w.warehouse.location.lng,
         "capacity_units": w.warehouse.capacity_units,
-        "promise_radius_m": w.warehouse.promise_radius_m,
+        "promise_radius_m": round(w.warehouse.promise_radius_m, 1),
+        "promise_travel_s": w.promise_travel_s,
         "outbound_cost_per_km_minor": str(w.warehouse.outbound_cost_per_km_minor),
         "stock": dict(sorted(w.stock.items())),
         "on_hand_units": sum(w.stock.values()),
@@ -104,14 +117,26 @@ class PrepositioningService:
         self.default_h3_res = default_h3_res
 
     async def put_warehouse(self, body: WarehouseInput) -> dict[str, Any]:
+        if (body.promise_radius_m is None) == (body.promise_travel_s is None):
+            raise InvalidWarehouseError(
+                "promise_radius_m: give exactly one of promise_radius_m and "
+                "promise_travel_s"
+            )
+        radius_m = (
+            promise_radius_for_travel_m(body.promise_travel_s)
+            if body.promise_travel_s is not None
+            else float(body.promise_radius_m or 0.0)
+        )
         wh = Warehouse(
             body.code,
             LatLng(body.lat, body.lng),
             body.capacity_units,
-            body.promise_radius_m,
+            radius_m,
             body.outbound_cost_per_km_minor,
         )
-        await self.repo.upsert_warehouse(wh, body.name, body.stock)
+        await self.repo.upsert_warehouse(
+            wh, body.name, body.stock, promise_travel_s=body.promise_travel_s
+        )
         return _warehouse_json((await self.repo.warehouses(body.code))[0])
 
     async def list_warehouses(self) -> list[dict[str, Any]]:

@@ -17,6 +17,7 @@ import numpy.typing as npt
 
 from routing.demand import OrderHistory, haversine_m
 from routing.errors import InfeasiblePlacementError
+from routing.matrix import GreatCircleProvider
 from routing.types import LatLng
 
 ProgressFn = Callable[[str, float], None]
@@ -143,6 +144,34 @@ class Placement:
     zones: int
     lp_columns: int
     solve_time_s: float
+
+
+def promise_radius_for_travel_m(
+    travel_s: float, provider: GreatCircleProvider | None = None
+) -> float:
+    """Great-circle radius reachable within ``travel_s`` of driving.
+
+    Uses the routing package's great-circle model (road distance = detour factor
+    x great-circle distance, speed by trip length), so a "within 90 minutes"
+    promise and the route planner agree.
+
+    Examples
+    --------
+    >>> round(promise_radius_for_travel_m(3600) / 1000)
+    46
+    """
+    if not travel_s > 0:
+        raise ValueError("promise_travel_s: must be > 0")
+    provider = provider or GreatCircleProvider()
+    lo, hi = 0.0, 5_000_000.0
+    for _ in range(60):  # duration grows with distance: bisect
+        mid = (lo + hi) / 2
+        road = np.array([mid * provider.detour_factor])
+        if provider.profile.duration_s(road)[0] <= travel_s:
+            lo = mid
+        else:
+            hi = mid
+    return lo
 
 
 def warehouse_distances_m(

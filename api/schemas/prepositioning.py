@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+from typing import Annotated
 
 from pydantic import Field
 
@@ -13,16 +14,20 @@ from api.schemas.common import RequestModel
 class WarehouseIn(RequestModel):
     """A warehouse (``PUT /v1/prepositioning/warehouses/{code}`` creates or replaces it).
 
-    ``stock`` (SKU -> units on hand) replaces the stored stock when given.
+    The delivery promise is a great-circle ``promise_radius_m`` or a driving time
+    ``promise_travel_s`` (e.g. 7200 for "within two hours"; converted with the
+    route planner's great-circle model). ``stock`` (SKU -> units on hand)
+    replaces the stored stock when given.
     """
 
     name: str = Field(default="", max_length=200)
     lat: float = Field(ge=-90, le=90)
     lng: float = Field(ge=-180, le=180)
     capacity_units: int = Field(ge=0, le=10**12)
-    promise_radius_m: float = Field(gt=0, le=2_000_000)
+    promise_radius_m: float | None = Field(default=None, gt=0, le=2_000_000)
+    promise_travel_s: int | None = Field(default=None, gt=0, le=7 * 86_400)
     outbound_cost_per_km_minor: Decimal = Field(ge=0, le=10**9, decimal_places=4)
-    stock: dict[str, int] | None = None
+    stock: dict[str, Annotated[int, Field(ge=0, le=10**12)]] | None = None
 
 
 class PlacementParamsIn(RequestModel):

@@ -29,7 +29,8 @@ from data.models.base import Base, TenantOwned, Timestamped
 
 
 class Warehouse(TenantOwned, Timestamped, Base):
-    """A stocking location: where, how much it holds and its delivery promise."""
+    """A stocking location: where, how much it holds and its delivery promise
+    (a great-circle radius, given as such or derived from a driving time)."""
 
     __tablename__ = "warehouses"
     __table_args__ = (
@@ -50,6 +51,8 @@ class Warehouse(TenantOwned, Timestamped, Base):
         Numeric(14, 4), nullable=False
     )
     promise_radius_m: Mapped[float] = mapped_column(Double, nullable=False)
+    #: the promise as given in driving seconds (the radius is derived from it)
+    promise_travel_s: Mapped[int | None] = mapped_column(Integer)
 
 
 class WarehouseStock(TenantOwned, Base):

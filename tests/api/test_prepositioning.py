@@ -159,6 +159,30 @@ async def test_warehouses_are_per_tenant(client, make_tenant) -> None:
     )
     assert r.status_code == 422
     assert r.json()["field"] == "lat"
+    base = {
+        "lat": 39.7,
+        "lng": -105.0,
+        "capacity_units": 10,
+        "outbound_cost_per_km_minor": "1",
+    }
+    r = await client.put("/v1/prepositioning/warehouses/x", headers=h, json=base)
+    assert r.status_code == 422
+    assert r.json()["field"] == "promise_radius_m"
+    r = await client.put(
+        "/v1/prepositioning/warehouses/x",
+        headers=h,
+        json={**base, "promise_travel_s": 3600},  # within an hour's drive
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["promise_travel_s"] == 3600
+    assert 40_000 < r.json()["promise_radius_m"] < 50_000
+    r = await client.put(
+        "/v1/prepositioning/warehouses/x",
+        headers=h,
+        json={**base, "promise_radius_m": 1000, "stock": {"a": -1}},
+    )
+    assert r.status_code == 422
+    assert r.json()["field"] == "stock.a"
     r = await client.get("/v1/prepositioning/warehouses", headers=t.headers("checkout"))
     assert r.status_code == 403
 

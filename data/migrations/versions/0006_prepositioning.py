@@ -80,6 +80,7 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.Column("promise_radius_m", sa.Double(), nullable=False),
+        sa.Column("promise_travel_s", sa.Integer(), nullable=True),
         sa.Column("tenant_id", sa.UUID(), nullable=False),
         sa.Column(
             "created_at",
