@@ -85,9 +85,17 @@ async def _prepositioning(
     engine = make_async_owner_engine(get_settings().resolved_database_url())
     sessions = make_sessionmaker(engine)
     try:
-        async with sessions() as session, session.begin():
-            bind_tenant_lazily(session, tid)
-            await PrepositioningRepository(session, tid).set_status(pid, "running")
+        # the job is queued inside the submitting transaction: wait for its commit
+        for _ in range(100):
+            async with sessions() as session, session.begin():
+                bind_tenant_lazily(session, tid)
+                repo = PrepositioningRepository(session, tid)
+                if await repo.get_plan(pid) is not None:
+                    await repo.set_status(pid, "running")
+                    break
+            await asyncio.sleep(0.1)
+        else:
+            raise LookupError(f"plan {pid} was never committed")
         try:
             async with sessions() as session, session.begin():
                 bind_tenant_lazily(session, tid)

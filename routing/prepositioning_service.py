@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -167,6 +167,8 @@ class PrepositioningService:
             raise EmptyHistoryError(
                 f"history: no placed orders between {start.date()} and {end.date()}"
             )
+        # pin the window: the worker may start after midnight
+        request = replace(request, as_of=end.isoformat())
         plan_id = uuid.uuid4()
         await self.repo.create_plan(plan_id, asdict(request))
         await self.enqueue(self.repo.tenant_id, plan_id, request)
