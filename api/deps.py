@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import uuid
 from typing import Annotated, Any
 
@@ -22,6 +23,8 @@ from geoengine.repository import DeviceRepository, GeofenceRepository
 from geoengine.service import DeviceService, GeofenceService, GeoParams, PingService
 from geoengine.state import DeviceStateRedis, RecordStream
 from routing.plan import RoutePlan
+from routing.prepositioning_repository import PrepositioningRepository
+from routing.prepositioning_service import PlanRunRequest, PrepositioningService
 from routing.repository import RoutePlanRepository
 from routing.service import PlanRequest, RoutingService, solve_request
 from tax_zones.repository import TaxRepository
@@ -206,6 +209,39 @@ async def get_routing_service(
 
 
 RoutingServiceDep = Annotated[RoutingService, Depends(get_routing_service)]
+
+
+# ---- warehouse pre-positioning ------------------------------------------------------
+async def get_prepositioning_service(
+    request: Request, principal: PrincipalDep, session: SessionDep
+) -> PrepositioningService:
+    queue = request.app.state.routing_queue
+
+    async def enqueue(
+        tenant_id: uuid.UUID, plan_id: uuid.UUID, req: PlanRunRequest
+    ) -> None:
+        await asyncio.to_thread(
+            queue.enqueue,
+            "api.worker.run_prepositioning",
+            str(tenant_id),
+            str(plan_id),
+            dataclasses.asdict(req),
+            job_id=f"pp-{plan_id}",
+            job_timeout=int(3 * float(req.placement.get("time_limit_s", 60)) + 600),
+            result_ttl=86_400,
+        )
+
+    res = (await tenant_settings(request, principal, session)).get(
+        "prepositioning_h3_res", 7
+    )
+    return PrepositioningService(
+        PrepositioningRepository(session, principal.tenant_id), enqueue, int(res)
+    )
+
+
+PrepositioningServiceDep = Annotated[
+    PrepositioningService, Depends(get_prepositioning_service)
+]
 
 
 # ---- commerce -------------------------------------------------------------------

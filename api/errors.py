@@ -33,6 +33,10 @@ def register_domain_errors() -> None:
     from geoengine import errors as geo
     from geoengine.service import ConsentRequiredError, ImportTooLargeError
     from routing import errors as route
+    from routing.prepositioning_service import (
+        PlanNotReadyError,
+        PrepositioningPlanNotFoundError,
+    )
     from routing.service import PlanNotFoundError, SyncTooLargeError
     from tax_zones import errors as tax
     from tax_zones.service import QuoteNotFoundError, QuoteStateError
@@ -45,6 +49,11 @@ def register_domain_errors() -> None:
             route.SolverError: 500,
             PlanNotFoundError: 404,
             SyncTooLargeError: 422,
+            route.EmptyHistoryError: 422,
+            route.InfeasiblePlacementError: 422,
+            route.InvalidWarehouseError: 422,
+            PrepositioningPlanNotFoundError: 404,
+            PlanNotReadyError: 409,
             tax.TaxInputError: 422,
             tax.NoJurisdictionError: 422,
             tax.PositionUnavailableError: 422,

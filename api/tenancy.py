@@ -156,8 +156,9 @@ def normalise_settings(changes: dict[str, object]) -> dict[str, object]:
     ``service_area`` is checked like a fence geometry (closed rings, no
     self-intersection, antimeridian split) and stored normalised."""
     out = dict(changes)
-    if "ping_precision" in out and out["ping_precision"] is None:
-        raise InvalidInputError("ping_precision", "must be 'exact' or 'h3_9'")
+    for key, value in out.items():
+        if value is None and key != "service_area":
+            raise InvalidInputError(key, "may not be null")
     area = out.get("service_area")
     if area is not None:
         if not isinstance(area, dict) or area.get("type") not in (

@@ -54,3 +54,19 @@ class SolverError(RoutingError):
 
 class InstanceFormatError(RoutingError, ValueError):
     """An instance file could not be parsed; the message names the line or key."""
+
+
+class PrepositioningError(RoutingError):
+    """Base class of the warehouse pre-positioning errors."""
+
+
+class EmptyHistoryError(PrepositioningError, ValueError):
+    """There are no orders to forecast from (the message names the field)."""
+
+
+class InfeasiblePlacementError(PrepositioningError, ValueError):
+    """The stock cannot be placed (e.g. more units than the warehouses hold)."""
+
+
+class InvalidWarehouseError(PrepositioningError, ValueError):
+    """A warehouse definition is inconsistent (the message names the field)."""

@@ -54,11 +54,18 @@ class TenantSettingsIn(RequestModel):
             "`swapped_coordinates` and not used as a position. `null` removes it."
         ),
     )
+    prepositioning_h3_res: int | None = Field(
+        default=None,
+        ge=5,
+        le=9,
+        description="H3 resolution of pre-positioning forecasts (default 7).",
+    )
 
 
 class TenantSettings(ResponseModel):
     ping_precision: Literal["exact", "h3_9"] = "exact"
     service_area: dict[str, Any] | None = None
+    prepositioning_h3_res: int = 7
 
 
 class AuditEntry(ResponseModel):

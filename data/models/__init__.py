@@ -23,6 +23,12 @@ from data.models.commerce import (
     WebhookEndpoint,
 )
 from data.models.geo import DeviceConsent, Geofence, GeofenceEvent, Ping
+from data.models.prepositioning import (
+    PrepositioningPlan,
+    PrepositioningTransfer,
+    Warehouse,
+    WarehouseStock,
+)
 from data.models.routing import RoutePlan
 from data.models.tax import Jurisdiction, TaxQuote, TaxRegistration, TaxReversal
 from data.models.tenancy import SCOPES, ApiKey, AuditLog, Tenant
@@ -52,6 +58,8 @@ __all__ = [
     "Payment",
     "PaymentAllocation",
     "Ping",
+    "PrepositioningPlan",
+    "PrepositioningTransfer",
     "Product",
     "RoutePlan",
     "StatementLine",
@@ -61,6 +69,8 @@ __all__ = [
     "TaxReversal",
     "Tenant",
     "TenantOwned",
+    "Warehouse",
+    "WarehouseStock",
     "WebhookEndpoint",
 ]
 

@@ -427,7 +427,11 @@ async def test_tenant_can_store_only_the_h3_cell(
     r = await client.patch(
         "/v1/settings", headers=t.headers(), json={"ping_precision": "h3_9"}
     )
-    assert r.json() == {"ping_precision": "h3_9", "service_area": None}
+    assert r.json() == {
+        "ping_precision": "h3_9",
+        "service_area": None,
+        "prepositioning_h3_res": 7,
+    }
     r = await client.patch(
         "/v1/settings", headers=t.headers(), json={"ping_precision": "metre"}
     )
@@ -435,6 +439,7 @@ async def test_tenant_can_store_only_the_h3_cell(
     assert (await client.get("/v1/settings", headers=t.headers())).json() == {
         "ping_precision": "h3_9",
         "service_area": None,
+        "prepositioning_h3_res": 7,
     }
     r = await client.post(
         "/v1/pings", headers=t.headers("device"), json=ping("d1", 0, *STORE)
