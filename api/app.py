@@ -16,7 +16,16 @@ from api.auth import KeyCache
 from api.errors import install_error_handlers
 from api.geo_runtime import start_geoengine
 from api.middleware import EdgeMiddleware
-from api.routers import commerce, geofences, health, pings, routing, tax, tenancy
+from api.routers import (
+    commerce,
+    geofences,
+    health,
+    payment_provider,
+    pings,
+    routing,
+    tax,
+    tenancy,
+)
 from api.settings import Settings, get_settings
 from api.tax_runtime import ResolverHolder
 from data.db import check_app_role, make_app_engine, make_sessionmaker
@@ -103,6 +112,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(tax.router)
     app.include_router(routing.router)
     app.include_router(commerce.router)
+    app.include_router(payment_provider.router)
     app.add_middleware(
         EdgeMiddleware,
         max_body_bytes=settings.max_body_bytes,

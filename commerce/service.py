@@ -621,6 +621,11 @@ class CommerceService:
         await self.repo.store_response(key, 201, body, "application/json")
         return StoredRequest(fingerprint, 201, body, "application/json")
 
+    async def apply_received_payment(self, req: PaymentRequest) -> PaymentResult:
+        """Record money already received elsewhere (a payment provider's webhook,
+        deduplicated by the caller in this same transaction)."""
+        return await self._pay(req)
+
     async def _pay(self, req: PaymentRequest) -> PaymentResult:
         customer = await self._customer(req.customer_id, for_update=True)
         payment = Payment(

@@ -23,6 +23,7 @@ from data.models.commerce import (
     WebhookEndpoint,
 )
 from data.models.geo import DeviceConsent, Geofence, GeofenceEvent, Ping
+from data.models.payment_provider import ProviderEvent, ProviderSecret
 from data.models.routing import RoutePlan
 from data.models.tax import Jurisdiction, TaxQuote, TaxRegistration, TaxReversal
 from data.models.tenancy import SCOPES, ApiKey, AuditLog, Tenant
@@ -53,6 +54,8 @@ __all__ = [
     "PaymentAllocation",
     "Ping",
     "Product",
+    "ProviderEvent",
+    "ProviderSecret",
     "RoutePlan",
     "StatementLine",
     "TaxLine",
