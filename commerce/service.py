@@ -8,7 +8,6 @@ roll back together.
 
 from __future__ import annotations
 
-import json
 import random
 import uuid
 from collections import defaultdict
@@ -86,7 +85,13 @@ from commerce.repository import (
     StoredOrder,
 )
 from commerce.statements import StatementLine, parse_statement_csv
-from commerce.webhooks import Delivery, RetryParams, record_attempt, sign
+from commerce.webhooks import (
+    Delivery,
+    RetryParams,
+    event_body,
+    record_attempt,
+    sign,
+)
 from tax_zones.codec import to_jsonable
 from tax_zones.rates import TaxCategory
 from tax_zones.service import Location, TaxService
@@ -894,11 +899,7 @@ class CommerceService:
         rng = rng or random.Random()
         out = []
         for delivery, data, created_at in await self.repo.due_outbox(now, limit):
-            body = json.dumps(
-                {"id": delivery.event_id, "created_at": created_at.isoformat(), **data},
-                sort_keys=True,
-                separators=(",", ":"),
-            ).encode()
+            body = event_body(delivery.event_id, created_at, data)
             headers = {
                 "Content-Type": "application/json",
                 "Webhook-Id": delivery.event_id,
