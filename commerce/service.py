@@ -46,7 +46,6 @@ from commerce.errors import (
     CurrencyMismatchError,
     InvalidDocumentError,
     MoneyRuleError,
-    StatementFormatError,
 )
 from commerce.idempotency import Outcome, StoredRequest, decide, validate_key
 from commerce.invoices import (
@@ -84,7 +83,7 @@ from commerce.repository import (
     QueuedLine,
     StoredOrder,
 )
-from commerce.statements import StatementLine, parse_statement_csv
+from commerce.statements import StatementLine, parse_statement
 from commerce.webhooks import (
     Delivery,
     RetryParams,
@@ -788,15 +787,14 @@ class CommerceService:
 
     # ---- reconciliation ------------------------------------------------------
     async def import_statement(
-        self, data: bytes, params: ReconciliationParams | None = None
+        self,
+        data: bytes,
+        params: ReconciliationParams | None = None,
+        content_type: str | None = None,
     ) -> StatementImport:
-        """Match a CSV statement's credits to open invoices; confident matches
-        become payments now, the rest waits in the queue for a person."""
-        try:
-            csv_text = data.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise StatementFormatError("body", "must be UTF-8 CSV text") from exc
-        lines = parse_statement_csv(csv_text)
+        """Match a statement's credits (CSV or camt.053 XML) to open invoices;
+        confident matches become payments now, the rest waits in the queue."""
+        lines = parse_statement(data, content_type)
         import_id = str(uuid.uuid4())
         result = match_statement(lines, await self.repo.open_invoices(), params)
         applied = []
