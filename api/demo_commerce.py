@@ -13,6 +13,8 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from api.settings import Settings
 from commerce.dunning import CreditHoldParams
 from commerce.history_repository import HistoryRepository
@@ -88,10 +90,10 @@ async def seed_commerce(
     resolver = await ResolverHolder(sm, settings.local_dir / "tax-index-cache").get()
     rates = RateTable.from_csv(settings.tax_rates_csv)
     rules = TaxRules.from_csv(settings.tax_rules_dir)
-    registrations: TtlCache = TtlCache(30.0)
+    registrations: TtlCache[uuid.UUID, tuple[Registration, ...]] = TtlCache(30.0)
     rng = random.Random(2026)
 
-    def service(session) -> CommerceService:  # type: ignore[no-untyped-def]
+    def service(session: AsyncSession) -> CommerceService:
         tax = TaxService(
             resolver,
             rates,

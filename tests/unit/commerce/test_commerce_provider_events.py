@@ -18,7 +18,7 @@ from commerce.provider_events import (
 )
 from commerce.webhooks import sign
 
-CUST = str(uuid.uuid4())
+CUST = "6b1f3d2e-6c0a-4f4e-9a51-2f1d8c7e9b10"
 NOW = 1_763_900_000
 
 
@@ -92,6 +92,7 @@ class TestVerify:
             (["s" * 16], sign(b"s" * 16, body(), NOW), NOW + 301),  # stale
             (["s" * 16], sign(b"s" * 16, body() + b" ", NOW), NOW),  # other body
         ],
+        ids=["no-secret", "unsigned", "garbage", "other-secret", "stale", "other-body"],
     )
     def test_refused(self, secrets: list[str], header: str | None, now: int) -> None:
         with pytest.raises(WebhookSignatureError):
