@@ -648,6 +648,11 @@ class CommerceService:
             i.invoice_id: i
             for i in await self.repo.lock_open_invoices(req.customer_id, req.currency)
         }
+        for inv_id in req.allocations or {}:
+            if inv_id not in invoices and await self._no_invoice(inv_id):
+                raise CommerceNotFoundError(
+                    f"allocations[{inv_id!r}]: no invoice {inv_id}"
+                )
         allocation = allocate_payment(
             payment.amount_minor,
             payment.currency,
@@ -693,6 +698,15 @@ class CommerceService:
                 {"id": customer.customer_id, "payment_id": payment.payment_id},
             )
         return PaymentResult(payment, allocation, tuple(touched), balance)
+
+    async def _no_invoice(self, invoice_id: str) -> bool:
+        """Whether this tenant has no invoice ``invoice_id`` at all (404, where
+        an existing invoice that is not open is a 422)."""
+        try:
+            key = uuid.UUID(invoice_id)
+        except ValueError:
+            return True
+        return await self.repo.get_invoice(key) is None
 
     async def _failed_payment(
         self, payment: Payment, reference: str | None
