@@ -20,6 +20,7 @@ from api.routers import (
     commerce,
     geofences,
     health,
+    payment_provider,
     pings,
     prepositioning,
     routing,
@@ -113,6 +114,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(routing.router)
     app.include_router(prepositioning.router)
     app.include_router(commerce.router)
+    app.include_router(payment_provider.router)
     app.add_middleware(
         EdgeMiddleware,
         max_body_bytes=settings.max_body_bytes,

@@ -133,6 +133,16 @@ def prepare_demo(
     demo = asyncio.run(_create_demo(settings))
     fences = asyncio.run(_load_demo_data(settings, uuid.UUID(str(demo["tenant_id"]))))
     console.print(f"{fences} demo store fences around the 100 largest US cities")
+    from api.demo_commerce import seed_commerce
+
+    console.print("seeding orders, invoices and payments over the last 150 days ...")
+    seeded = asyncio.run(seed_commerce(settings, uuid.UUID(str(demo["tenant_id"]))))
+    if seeded.orders:
+        console.print(
+            f"{seeded.orders} orders with invoices: {seeded.paid} paid, "
+            f"{seeded.partly_paid} partly paid, {seeded.unpaid} unpaid (many "
+            f"overdue), {seeded.failed_payments} declined payment attempts"
+        )
     base = f"http://{host}:{port}"
     now = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
     keys: dict[str, str] = demo["keys"]  # type: ignore[assignment]
@@ -154,6 +164,14 @@ def prepare_demo(
         f"curl -s -H 'Authorization: Bearer {keys['checkout']}' "
         f"-H 'content-type: application/json' {base}/v1/tax/resolve -d "
         '\'{"lat": 33.4418, "lon": -94.043, "accuracy_m": 2000}\'',
+        "# receivables KPIs: DSO, ageing buckets, payment success rate",
+        f"curl -s -H 'Authorization: Bearer {keys['admin']}' "
+        f"{base}/v1/receivables/kpis",
+        "# the books balance; the audit chain verifies",
+        f"curl -s -H 'Authorization: Bearer {keys['admin']}' {base}/v1/ledger/balance",
+        f"curl -s -H 'Authorization: Bearer {keys['admin']}' {base}/v1/audit/verify",
+        f"curl -s -H 'Authorization: Bearer {keys['admin']}' "
+        f"{base}/v1/orders/stats/jurisdictions",
         f"OpenAPI UI: {base}/docs",
     ]
     console.rule("geocommerce demo")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import uuid
+from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -15,6 +16,8 @@ from api.auth import Principal, authenticate
 from api.settings import Settings
 from api.tax_runtime import TaxIpLocator
 from api.tenancy import service_area_shape
+from commerce.provider_repository import ProviderEventRepository
+from commerce.provider_service import ProviderWebhookService
 from commerce.repository import CommerceRepository
 from commerce.service import CommerceService
 from data.db import bind_tenant_lazily
@@ -254,3 +257,61 @@ async def get_commerce_service(
 
 
 CommerceServiceDep = Annotated[CommerceService, Depends(get_commerce_service)]
+
+
+# ---- inbound payment-provider webhooks ------------------------------------------
+async def get_webhook_session(
+    request: Request, tenant_id: uuid.UUID
+) -> AsyncIterator[AsyncSession]:
+    """One transaction bound to the tenant named in the webhook URL (no API key:
+    the provider proves itself with the tenant's signing secret)."""
+    async with request.app.state.sessionmaker() as session, session.begin():
+        bind_tenant_lazily(session, tenant_id)
+        yield session
+
+
+WebhookSessionDep = Annotated[
+    AsyncSession, Depends(get_webhook_session, scope="function")
+]
+
+
+def _commerce_for(
+    state: Any, session: AsyncSession, tenant_id: uuid.UUID, resolver: Any, actor: str
+) -> CommerceService:
+    ip = TaxIpLocator(state.ip_locators) if state.ip_locators is not None else None
+    tax = TaxService(
+        resolver,
+        state.tax_rates,
+        state.tax_rules,
+        TaxRepository(session, tenant_id),
+        ip,
+        QuoteCache(state.redis, tenant_id),
+        state.tax_registrations_cache,
+    )
+    return CommerceService(CommerceRepository(session, tenant_id), tax, actor)
+
+
+async def get_provider_webhook_service(
+    request: Request, tenant_id: uuid.UUID, session: WebhookSessionDep
+) -> ProviderWebhookService:
+    state = request.app.state
+    commerce = _commerce_for(
+        state, session, tenant_id, await state.tax_resolver.get(), "payment-provider"
+    )
+    return ProviderWebhookService(ProviderEventRepository(session, tenant_id), commerce)
+
+
+async def get_provider_settings_service(
+    principal: PrincipalDep, session: SessionDep, commerce: CommerceServiceDep
+) -> ProviderWebhookService:
+    return ProviderWebhookService(
+        ProviderEventRepository(session, principal.tenant_id), commerce
+    )
+
+
+ProviderWebhookServiceDep = Annotated[
+    ProviderWebhookService, Depends(get_provider_webhook_service)
+]
+ProviderSettingsServiceDep = Annotated[
+    ProviderWebhookService, Depends(get_provider_settings_service)
+]

@@ -13,6 +13,8 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import InterfaceError as DBInterfaceError
+from sqlalchemy.exc import OperationalError as DBOperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
 
@@ -264,6 +266,22 @@ def install_error_handlers(app: FastAPI) -> None:
     # (the catch-all below runs in ServerErrorMiddleware, which re-raises).
     for cls in STATUS_BY_ERROR:
         app.add_exception_handler(cls, _domain)
+
+    @app.exception_handler(DBOperationalError)
+    @app.exception_handler(DBInterfaceError)
+    async def _storage_down(request: Request, exc: Exception) -> ProblemResponse:
+        """The database went away mid-request (restart, failover, network). The
+        change was not committed, unless the failure hit the commit itself: the
+        client retries, with the same ``Idempotency-Key`` for payments."""
+        log.warning("database unavailable on %s: %s", request.url.path, exc)
+        return problem(
+            503,
+            "Service unavailable",
+            "The database is unavailable; retry shortly (payments with the same "
+            "Idempotency-Key, which applies them at most once).",
+            instance=request.url.path,
+            headers={"Retry-After": "1"},
+        )
 
     @app.exception_handler(Exception)
     async def _any(request: Request, exc: Exception) -> ProblemResponse:

@@ -152,7 +152,12 @@ from commerce.sensitive import (
     reject_card_numbers,
     scan_json,
 )
-from commerce.statements import StatementLine, parse_camt053, parse_statement_csv
+from commerce.statements import (
+    StatementLine,
+    parse_camt053,
+    parse_statement,
+    parse_statement_csv,
+)
 from commerce.webhooks import (
     SIGNATURE_HEADER,
     Delivery,
@@ -273,6 +278,7 @@ __all__ = [
     "parse_camt053",
     "parse_major",
     "parse_minor",
+    "parse_statement",
     "parse_statement_csv",
     "payment_received",
     "payment_success_rate",

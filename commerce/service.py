@@ -8,7 +8,6 @@ roll back together.
 
 from __future__ import annotations
 
-import json
 import random
 import uuid
 from collections import defaultdict
@@ -47,7 +46,6 @@ from commerce.errors import (
     CurrencyMismatchError,
     InvalidDocumentError,
     MoneyRuleError,
-    StatementFormatError,
 )
 from commerce.idempotency import Outcome, StoredRequest, decide, validate_key
 from commerce.invoices import (
@@ -85,8 +83,14 @@ from commerce.repository import (
     QueuedLine,
     StoredOrder,
 )
-from commerce.statements import StatementLine, parse_statement_csv
-from commerce.webhooks import Delivery, RetryParams, record_attempt, sign
+from commerce.statements import StatementLine, parse_statement
+from commerce.webhooks import (
+    Delivery,
+    RetryParams,
+    event_body,
+    record_attempt,
+    sign,
+)
 from tax_zones.codec import to_jsonable
 from tax_zones.rates import TaxCategory
 from tax_zones.service import Location, TaxService
@@ -621,6 +625,11 @@ class CommerceService:
         await self.repo.store_response(key, 201, body, "application/json")
         return StoredRequest(fingerprint, 201, body, "application/json")
 
+    async def apply_received_payment(self, req: PaymentRequest) -> PaymentResult:
+        """Record money already received elsewhere (a payment provider's webhook,
+        deduplicated by the caller in this same transaction)."""
+        return await self._pay(req)
+
     async def _pay(self, req: PaymentRequest) -> PaymentResult:
         customer = await self._customer(req.customer_id, for_update=True)
         payment = Payment(
@@ -639,6 +648,11 @@ class CommerceService:
             i.invoice_id: i
             for i in await self.repo.lock_open_invoices(req.customer_id, req.currency)
         }
+        for inv_id in req.allocations or {}:
+            if inv_id not in invoices and await self._no_invoice(inv_id):
+                raise CommerceNotFoundError(
+                    f"allocations[{inv_id!r}]: no invoice {inv_id}"
+                )
         allocation = allocate_payment(
             payment.amount_minor,
             payment.currency,
@@ -684,6 +698,15 @@ class CommerceService:
                 {"id": customer.customer_id, "payment_id": payment.payment_id},
             )
         return PaymentResult(payment, allocation, tuple(touched), balance)
+
+    async def _no_invoice(self, invoice_id: str) -> bool:
+        """Whether this tenant has no invoice ``invoice_id`` at all (404, where
+        an existing invoice that is not open is a 422)."""
+        try:
+            key = uuid.UUID(invoice_id)
+        except ValueError:
+            return True
+        return await self.repo.get_invoice(key) is None
 
     async def _failed_payment(
         self, payment: Payment, reference: str | None
@@ -778,15 +801,14 @@ class CommerceService:
 
     # ---- reconciliation ------------------------------------------------------
     async def import_statement(
-        self, data: bytes, params: ReconciliationParams | None = None
+        self,
+        data: bytes,
+        params: ReconciliationParams | None = None,
+        content_type: str | None = None,
     ) -> StatementImport:
-        """Match a CSV statement's credits to open invoices; confident matches
-        become payments now, the rest waits in the queue for a person."""
-        try:
-            csv_text = data.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise StatementFormatError("body", "must be UTF-8 CSV text") from exc
-        lines = parse_statement_csv(csv_text)
+        """Match a statement's credits (CSV or camt.053 XML) to open invoices;
+        confident matches become payments now, the rest waits in the queue."""
+        lines = parse_statement(data, content_type)
         import_id = str(uuid.uuid4())
         result = match_statement(lines, await self.repo.open_invoices(), params)
         applied = []
@@ -889,11 +911,7 @@ class CommerceService:
         rng = rng or random.Random()
         out = []
         for delivery, data, created_at in await self.repo.due_outbox(now, limit):
-            body = json.dumps(
-                {"id": delivery.event_id, "created_at": created_at.isoformat(), **data},
-                sort_keys=True,
-                separators=(",", ":"),
-            ).encode()
+            body = event_body(delivery.event_id, created_at, data)
             headers = {
                 "Content-Type": "application/json",
                 "Webhook-Id": delivery.event_id,

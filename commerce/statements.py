@@ -7,9 +7,12 @@ case-insensitively against a few common aliases.
 
 camt.053 is parsed with :mod:`xml.etree.ElementTree` after refusing any
 ``<!DOCTYPE`` or ``<!ENTITY`` (no external entities, no entity expansion
-bombs). Namespaces are ignored so versions 02 to 08 read alike. An entry with
-several transaction details that carry their own amounts becomes one line per
-transaction.
+bombs). Namespaces are ignored so versions 02 to 08 read alike. Only booked
+entries count; ``CdtDbtInd`` ``CRDT`` is money in (positive), ``DBIT`` money
+out (negative). Amounts are read as ``Decimal`` and must fit the currency's
+minor unit exactly. An entry with several transaction details that carry their
+own amounts becomes one line per transaction. The reference is the remittance
+information: ``RmtInf/Ustrd`` or ``RmtInf/Strd/CdtrRefInf/Ref``.
 """
 
 from __future__ import annotations
@@ -193,15 +196,41 @@ def _children(el: ET.Element, name: str) -> list[ET.Element]:
 
 
 def _remittance(el: ET.Element) -> str:
-    parts = [_text(u) for u in _children(el, "Ustrd")]
-    parts += [_text(r) for r in _children(el, "Ref") if r is not None]
-    parts += [_text(a) for a in _children(el, "AddtlNtryInf")]
+    """The payer's reference: ``RmtInf/Ustrd`` lines and structured creditor
+    references (``RmtInf/Strd/CdtrRefInf/Ref``), then the additional info."""
+    parts: list[str] = []
+    for rmt in _children(el, "RmtInf"):
+        parts += [_text(u) for u in _children(rmt, "Ustrd")]
+        for ref in _children(rmt, "CdtrRefInf"):
+            parts += [_text(r) for r in ref if _local(r.tag) == "Ref"]
     parts += [_text(a) for a in _children(el, "AddtlTxInf")]
+    parts += [_text(a) for a in _children(el, "AddtlNtryInf")]
     seen: list[str] = []
     for p in parts:
         if p and p not in seen:
             seen.append(p)
     return " ".join(seen)
+
+
+def _child(el: ET.Element, name: str) -> ET.Element | None:
+    return next((c for c in el if _local(c.tag) == name), None)
+
+
+def _tx_amount(tx: ET.Element) -> ET.Element | None:
+    """A transaction's booked amount: ``TxDtls/Amt`` (camt.053.001.04+), else
+    ``AmtDtls/TxAmt/Amt``; never the instructed amount, which may be in the
+    payer's currency."""
+    direct = _child(tx, "Amt")
+    if direct is not None:
+        return direct
+    return _find(tx, "AmtDtls", "TxAmt", "Amt")
+
+
+def _status(ntry: ET.Element) -> str:
+    sts = _child(ntry, "Sts")
+    if sts is None:
+        return "BOOK"
+    return _text(sts) or _text(_child(sts, "Cd")) or "BOOK"
 
 
 def _party(el: ET.Element, role: str) -> str:
@@ -215,9 +244,12 @@ def _amount(el: ET.Element | None, field: str) -> tuple[int, str]:
     ccy = el.get("Ccy", "")
     currency_exponent(ccy, f"{field}.Ccy")
     try:
-        return parse_major(_text(el), ccy, field), ccy
+        amount = parse_major(_text(el), ccy, field)
     except CommerceInputError as exc:
         raise StatementFormatError(field, exc.problem) from None
+    if amount < 0:
+        raise StatementFormatError(field, "must not be negative (see CdtDbtInd)")
+    return amount, ccy
 
 
 def parse_camt053(data: bytes | str, max_lines: int = MAX_LINES) -> list[StatementLine]:
@@ -240,25 +272,29 @@ def parse_camt053(data: bytes | str, max_lines: int = MAX_LINES) -> list[Stateme
     out: list[StatementLine] = []
     for k, ntry in enumerate(_children(root, "Ntry"), start=1):
         field = f"entry {k}"
-        sign = -1 if _text(_find(ntry, "CdtDbtInd")) == "DBIT" else 1
-        role = "Cdtr" if sign < 0 else "Dbtr"
+        if _status(ntry) not in ("BOOK", "BOOKED"):
+            continue  # pending or information-only: no money moved yet
         when = _text(_find(ntry, "BookgDt", "Dt")) or _text(
             _find(ntry, "BookgDt", "DtTm")
         )
         when = when or _text(_find(ntry, "ValDt", "Dt"))
         booked = _date(when, f"{field}.BookgDt")
-        bank_ref = _text(_find(ntry, "AcctSvcrRef"))
+        bank_ref = _text(_child(ntry, "AcctSvcrRef"))
         txs = _children(ntry, "TxDtls")
-        tx_amounts = [_find(tx, "Amt") for tx in txs]
+        tx_amounts = [_tx_amount(tx) for tx in txs]
         if len(txs) > 1 and all(a is not None for a in tx_amounts):
             parts = [
                 (tx, _amount(a, f"{field}.TxDtls[{i}]"))
                 for i, (tx, a) in enumerate(zip(txs, tx_amounts, strict=True))
             ]
         else:
-            direct = next((c for c in ntry if _local(c.tag) == "Amt"), None)
-            parts = [(ntry, _amount(direct, f"{field}.Amt"))]
-        extra = _text(next((c for c in ntry if _local(c.tag) == "AddtlNtryInf"), None))
+            parts = [(ntry, _amount(_child(ntry, "Amt"), f"{field}.Amt"))]
+        indicator = _text(_child(ntry, "CdtDbtInd"))
+        if indicator not in ("CRDT", "DBIT"):
+            raise StatementFormatError(f"{field}.CdtDbtInd", "must be CRDT or DBIT")
+        sign = 1 if indicator == "CRDT" else -1  # only CRDT is money in
+        role = "Dbtr" if sign > 0 else "Cdtr"
+        extra = _text(_child(ntry, "AddtlNtryInf"))
         for el, (amount, ccy) in parts:
             if len(out) >= max_lines:
                 raise StatementFormatError("entries", f"more than {max_lines} entries")
@@ -271,3 +307,25 @@ def parse_camt053(data: bytes | str, max_lines: int = MAX_LINES) -> list[Stateme
                 )
             )
     return out
+
+
+def parse_statement(
+    data: bytes, content_type: str | None = None
+) -> list[StatementLine]:
+    """A bank statement in either format: camt.053 XML when the content type
+    says XML or the document starts with ``<``, else CSV (UTF-8).
+
+    Raises
+    ------
+    StatementFormatError
+        As :func:`parse_camt053` or :func:`parse_statement_csv`.
+    """
+    kind = (content_type or "").split(";")[0].strip().lower()
+    head = data[:64].lstrip(b"\xef\xbb\xbf\xff\xfe\x00 \t\r\n")
+    if kind.endswith("xml") or head.startswith(b"<"):
+        return parse_camt053(data)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise StatementFormatError("body", "must be UTF-8 CSV text") from None
+    return parse_statement_csv(text)

@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import random
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
 from commerce.errors import InvalidDocumentError, WebhookSignatureError
 
@@ -97,6 +99,30 @@ def verify(
         if any(hmac.compare_digest(expected, s) for s in sigs):
             return timestamp
     raise WebhookSignatureError("no signature matches the body")
+
+
+def event_body(event_id: str, created_at: datetime, data: Mapping[str, Any]) -> bytes:
+    """The delivered JSON: an envelope whose ``id`` is always the outbox event id
+    (receivers drop replays by it), the event name, and the event's own fields
+    under ``data`` (where an ``id`` of, say, a customer cannot shadow it).
+
+    Examples
+    --------
+    >>> from datetime import UTC
+    >>> event_body("7", datetime(2026, 1, 1, tzinfo=UTC), {"event": "x", "id": "c1"})
+    b'{"created_at":"2026-01-01T00:00:00+00:00","data":{"id":"c1"},"event":"x","id":"7"}'
+    """
+    fields = {k: v for k, v in data.items() if k != "event"}
+    return json.dumps(
+        {
+            "id": event_id,
+            "event": data.get("event"),
+            "created_at": created_at.isoformat(),
+            "data": fields,
+        },
+        sort_keys=True,
+        separators=(",", ":"),
+    ).encode()
 
 
 @dataclass(frozen=True)

@@ -323,8 +323,12 @@ async def list_outbox(
 async def import_statement(
     request: Request, _: Admin, svc: CommerceServiceDep
 ) -> s.Document:
-    """Import a CSV bank statement (``date,amount,currency,reference,...``)."""
-    return s.import_document(await svc.import_statement(await request.body()))
+    """Import a bank statement: CSV (``date,amount,currency,reference,...``) or
+    ISO 20022 camt.053 XML (``Content-Type: application/xml``)."""
+    imported = await svc.import_statement(
+        await request.body(), content_type=request.headers.get("content-type")
+    )
+    return s.import_document(imported)
 
 
 @router.get("/reconciliation/queue", response_model=s.Document)

@@ -23,6 +23,7 @@ from data.models.commerce import (
     WebhookEndpoint,
 )
 from data.models.geo import DeviceConsent, Geofence, GeofenceEvent, Ping
+from data.models.payment_provider import ProviderEvent, ProviderSecret
 from data.models.prepositioning import (
     PrepositioningPlan,
     PrepositioningTransfer,
@@ -61,6 +62,8 @@ __all__ = [
     "PrepositioningPlan",
     "PrepositioningTransfer",
     "Product",
+    "ProviderEvent",
+    "ProviderSecret",
     "RoutePlan",
     "StatementLine",
     "TaxLine",

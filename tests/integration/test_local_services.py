@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from data.local_services import LocalServiceError, LocalServices
+from data.local_services import LocalServiceError, LocalServices, _free_port
 
 
 @pytest.fixture
@@ -73,7 +73,12 @@ def test_checkout_under_a_private_directory_still_works(
     private = tmp_path / "private"
     private.mkdir(mode=0o700)
     private.chmod(0o700)
-    svc = LocalServices(root=private / ".local")
+    # Free ports of its own: another checkout's test run may hold the defaults.
+    svc = LocalServices(
+        root=private / ".local",
+        explicit_pg_port=_free_port(),
+        explicit_redis_port=_free_port(),
+    )
     try:
         svc.up(echo=False)
         assert (private / ".local" / "pg").is_symlink()
