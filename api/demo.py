@@ -109,6 +109,43 @@ async def _load_demo_data(settings: Settings, tenant_id: uuid.UUID) -> int:
         await engine.dispose()
 
 
+# Warehouses of the demo tenant: code, name, lat, lon, capacity (units).
+DEMO_WAREHOUSES = (
+    ("NYC", "New York DC", 40.7128, -74.0060, 600),
+    ("LAX", "Los Angeles DC", 34.0522, -118.2437, 500),
+    ("CHI", "Chicago DC", 41.8781, -87.6298, 400),
+    ("HOU", "Houston DC", 29.7604, -95.3698, 300),
+    ("DEN", "Denver DC", 39.7392, -104.9903, 200),
+)
+
+
+async def _seed_warehouses(settings: Settings, tenant_id: uuid.UUID) -> int:
+    """Five warehouses with stock of the demo catalog (a pre-positioning plan
+    reads the demo's order history and moves that stock)."""
+    from api.demo_commerce import CATALOG
+    from data.db import make_async_owner_engine, make_sessionmaker
+    from routing.prepositioning_repository import PrepositioningRepository
+    from routing.stock import Warehouse
+    from routing.types import LatLng
+
+    engine = make_async_owner_engine(settings.resolved_database_url())
+    try:
+        async with make_sessionmaker(engine)() as session, session.begin():
+            repo = PrepositioningRepository(session, tenant_id)
+            if await repo.warehouses():
+                return 0
+            for i, (code, name, lat, lon, capacity) in enumerate(DEMO_WAREHOUSES):
+                stock = {sku: 60 - 10 * i for sku, *_ in CATALOG}
+                await repo.upsert_warehouse(
+                    Warehouse(code, LatLng(lat, lon), capacity, 80_000.0),
+                    name,
+                    stock,
+                )
+            return len(DEMO_WAREHOUSES)
+    finally:
+        await engine.dispose()
+
+
 def prepare_demo(
     settings: Settings, *, console: Console, fetch: bool, host: str, port: int
 ) -> dict[str, object]:
@@ -143,6 +180,8 @@ def prepare_demo(
             f"{seeded.partly_paid} partly paid, {seeded.unpaid} unpaid (many "
             f"overdue), {seeded.failed_payments} declined payment attempts"
         )
+    if asyncio.run(_seed_warehouses(settings, uuid.UUID(str(demo["tenant_id"])))):
+        console.print(f"{len(DEMO_WAREHOUSES)} warehouses with stock of the catalog")
     base = f"http://{host}:{port}"
     now = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
     keys: dict[str, str] = demo["keys"]  # type: ignore[assignment]
@@ -172,6 +211,13 @@ def prepare_demo(
         f"curl -s -H 'Authorization: Bearer {keys['admin']}' {base}/v1/audit/verify",
         f"curl -s -H 'Authorization: Bearer {keys['admin']}' "
         f"{base}/v1/orders/stats/jurisdictions",
+        "# pre-positioning: forecast demand per H3 cell from the demo orders and "
+        "move stock (a job on the solver queue; poll the plan, then its transfers)",
+        f"curl -s -X POST -H 'Authorization: Bearer {keys['dispatcher']}' "
+        f"-H 'content-type: application/json' {base}/v1/prepositioning/plans "
+        "-d '{\"weeks\": 20}'",
+        f"curl -s -H 'Authorization: Bearer {keys['dispatcher']}' "
+        f"{base}/v1/prepositioning/plans",
         f"OpenAPI UI: {base}/docs",
     ]
     console.rule("geocommerce demo")

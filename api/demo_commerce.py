@@ -138,6 +138,7 @@ async def seed_commerce(
         example = None
         shift_invoices: list[tuple[str, int]] = []
         shift_payments: list[tuple[str, int]] = []
+        shift_orders: list[tuple[str, int]] = []
         for start in range(0, orders, BATCH):
             async with tenant_session(sm, tenant_id) as session:
                 svc = service(session)
@@ -160,6 +161,7 @@ async def seed_commerce(
                     example = example or inv.invoice_id
                     age = HISTORY_DAYS * (orders - k) // orders
                     shift_invoices.append((inv.invoice_id, age))
+                    shift_orders.append((stored.order.order_id, age))
                     fate = rng.random()
                     if fate < 0.10 or (fate < 0.60 and age > 20):
                         if rng.random() < 0.15:  # a declined card first
@@ -204,6 +206,8 @@ async def seed_commerce(
                     await history.backdate_invoice(invoice_id, days)
                 for payment_id, days in shift_payments:
                     await history.backdate_payment(payment_id, days)
+                for order_id, days in shift_orders:
+                    await history.backdate_order(order_id, days)
         finally:
             await owner.dispose()
         async with tenant_session(sm, tenant_id) as session:

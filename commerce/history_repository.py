@@ -9,11 +9,13 @@ audit chain stay exactly as they were written.
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from data.models import Invoice as InvoiceRow
+from data.models import Order as OrderRow
 from data.models import Payment as PaymentRow
 
 
@@ -35,6 +37,21 @@ class HistoryRepository:
             .values(
                 issued_on=InvoiceRow.issued_on - days,
                 due_on=InvoiceRow.due_on - days,
+            )
+        )
+
+    async def backdate_order(self, order_id: str, days: int) -> None:
+        """Created and placed ``days`` earlier (what demand history reads)."""
+        shift = timedelta(days=days)
+        await self.session.execute(
+            update(OrderRow)
+            .where(
+                OrderRow.tenant_id == self.tenant_id,
+                OrderRow.id == uuid.UUID(order_id),
+            )
+            .values(
+                created_at=OrderRow.created_at - shift,
+                placed_at=OrderRow.placed_at - shift,
             )
         )
 

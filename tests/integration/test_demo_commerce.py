@@ -45,3 +45,29 @@ async def test_demo_history_fills_the_kpis(test_env, client, make_tenant) -> Non
     assert any(c["on_hold"] for c in held)  # dunning ran: long-overdue customers
     outbox = (await client.get("/v1/outbox?limit=1000", headers=t.headers())).json()
     assert any(e["event"] == "invoice.reminder" for e in outbox["events"])
+
+    # Warehouses with stock of the catalog; a pre-positioning plan over the demo's
+    # own order history runs on the solver queue and moves stock that balances.
+    from api.demo import DEMO_WAREHOUSES, _seed_warehouses
+    from tests.api.test_prepositioning import run_worker
+
+    assert await _seed_warehouses(test_env.settings, t.tenant_id) == len(
+        DEMO_WAREHOUSES
+    )
+    assert await _seed_warehouses(test_env.settings, t.tenant_id) == 0  # idempotent
+    h = t.headers("dispatcher")
+    r = await client.post("/v1/prepositioning/plans", headers=h, json={"weeks": 20})
+    assert r.status_code == 202, r.text
+    plan_id = r.json()["id"]
+    await run_worker(test_env)
+    plan = (await client.get(f"/v1/prepositioning/plans/{plan_id}", headers=h)).json()
+    assert plan["status"] == "done", plan
+    assert plan["result"]["history"]["orders"] > 0
+    targets = plan["result"]["targets"]
+    stock = sum(60 - 10 * i for i in range(len(DEMO_WAREHOUSES))) * 5  # 5 SKUs
+    assert sum(x["target_units"] for x in targets) == stock  # supply conserved
+    assert all(x["target_units"] <= x["capacity_units"] for x in targets)
+    moves = (
+        await client.get(f"/v1/prepositioning/plans/{plan_id}/transfers", headers=h)
+    ).json()
+    assert all(m["units"] > 0 and m["from"] != m["to"] for m in moves["transfers"])
