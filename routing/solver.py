@@ -35,12 +35,12 @@ from routing.plan import RoutePlan
 from routing.problem import Problem
 from routing.schedule import assemble_plan
 from routing.types import LatLng
-from routing.workers import ProgressCallback, run_searches
+from routing.workers import EliteBoard, ProgressCallback, run_searches
 
 INF_WINDOW = 10**12
 #: Share of the time given to the first guided local search before improving.
 #: Even workers (SISR when eligible) hand over sooner than odd ones (OR-Tools).
-FIRST_PHASE_SHARE = (0.4, 0.4)
+FIRST_PHASE_SHARE = (0.1, 0.1)
 
 _SLOW_OPERATORS = (
     "use_relocate_expensive_chain",
@@ -95,6 +95,8 @@ class RoutingSearch:
         self.rng = random.Random(cfg.seed)
         #: Progress callback (solver objective units), set by :meth:`run`.
         self.report: Callable[[int], None] | None = None
+        #: Where parallel workers share their best routes (none when alone).
+        self.board: EliteBoard | None = None
         self._build()
         # close now so assignments can be filled before the first search
         self.model.CloseModelWithParameters(self.params(cfg.first_solution, 1.0))
@@ -516,5 +518,8 @@ def _search(
     cfg: SearchConfig,
     deadline: float,
     report: Callable[[int], None] | None,
+    board: EliteBoard | None = None,
 ) -> SearchResult | None:
-    return RoutingSearch(cm, cfg).run(deadline, report)
+    search = RoutingSearch(cm, cfg)
+    search.board = board
+    return search.run(deadline, report)

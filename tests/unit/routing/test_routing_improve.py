@@ -55,6 +55,50 @@ class TestSisr:
         rep = check_routes(problem, _by_id(problem, s, routes))
         assert rep.ok, rep.violations
 
+    def test_incremental_updates_match_a_full_recompute(self):
+        problem = read_solomon(R101_25)
+        s = _search(problem)
+        cm = s.cm
+        d = sisr._data(cm, s.arc_cost, s.transit)
+        cur = [sisr._Route(d, k, list(r)) for k, r in enumerate(_one_route_per_job(s))]
+        route_of = [-1] * cm.num_nodes
+        for r in cur:
+            for n in r.nodes:
+                route_of[n] = r.k
+        jobs = cm.job_nodes()
+        rng = random.Random(7)
+
+        def check():
+            for r in cur:
+                ref = sisr._Route(d, r.k, r.nodes)
+                assert (r.seq, r.arc, r.cost, r.load) == (
+                    ref.seq,
+                    ref.arc,
+                    ref.cost,
+                    ref.load,
+                )
+                assert r.start_t == ref.start_t
+                assert r.latest[1:] == ref.latest[1:]
+                assert all(route_of[n] == r.k for n in r.nodes)
+
+        for step in range(400):
+            saved: dict[int, tuple] = {}
+            removed = sisr._ruin(d, cur, route_of, jobs, rng, saved)
+            assert removed is not None
+            check()
+            ok = sisr._recreate(d, cur, route_of, removed, rng, saved)
+            if ok and step % 3:
+                check()
+                continue
+            for k, state in saved.items():  # undo, as a rejected iteration
+                cur[k].restore(state)
+                for n in state[0][1:-1]:
+                    route_of[n] = k
+            check()
+        routes = [r.nodes for r in cur]
+        assert sorted(n for r in routes for n in r) == sorted(jobs)
+        assert check_routes(problem, _by_id(problem, s, routes)).ok
+
     def test_eligibility(self):
         problem = read_solomon(R101_25)
         assert sisr.eligible(_search(problem).cm, "distance")
