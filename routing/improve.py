@@ -71,7 +71,6 @@ def sisr_then_polish(
 ) -> SearchResult:
     """SISR until shortly before ``deadline``, then a guided local search."""
     polish = min(POLISH_MAX_S, POLISH_SHARE * max(0.0, deadline - time.time()))
-    board = search.board
     routes, _cost, rounds = sisr.improve_sisr(
         search.cm,
         search.arc_cost,
@@ -80,7 +79,6 @@ def sisr_then_polish(
         deadline - polish,
         search.rng,
         search.report,
-        exchange=board.exchange(search.cfg.worker) if board is not None else None,
     )
     left = deadline - time.time()
     cand = search.solve_from(routes, left, gls=True) if left > 0.05 else None

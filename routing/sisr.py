@@ -54,16 +54,6 @@ SPLIT_RATE = 0.0
 SPLIT_DEPTH = 0.01
 
 
-#: Shares of the time at which parallel workers continue from the best routes
-#: any of them has found (see :class:`routing.workers.EliteBoard`).
-EXCHANGE_AT: tuple[float, ...] = (0.5,)
-#: Seconds between two posts of the best routes for the other workers.
-POST_EVERY_S = 0.25
-
-#: ``exchange(objective, routes)`` -> a better (objective, routes) or ``None``.
-Exchange = Callable[[int, list[list[int]]], tuple[int, list[list[int]]] | None]
-
-
 @dataclass
 class _Data:
     cost: list[list[int]]
@@ -328,15 +318,10 @@ def improve_sisr(
     deadline: float,
     rng: random.Random,
     on_best: Callable[[int], None] | None = None,
-    exchange: Exchange | None = None,
 ) -> tuple[list[list[int]], int, int]:
     """Improve complete ``routes`` until ``deadline``.
 
     ``on_best`` is called with each new best arc cost (for progress reports).
-    ``exchange(objective, routes)`` shares the best routes with parallel
-    workers (now and then) and returns better ones when another worker has
-    them; at the shares of the time in :data:`EXCHANGE_AT` the search continues
-    from those.
 
     Returns
     -------
@@ -361,31 +346,11 @@ def improve_sisr(
     span = max(1e-3, deadline - t0)
     log, rand = math.log, rng.random
     it = 0
-    meet = sorted(EXCHANGE_AT) if exchange is not None else []
-    next_post = t0 + POST_EVERY_S
-    posted = best_obj
     while True:
         now = time.time()
         if now >= deadline:
             break
         frac = (now - t0) / span
-        if exchange is not None:
-            if meet and frac >= meet[0]:
-                meet.pop(0)
-                other = exchange(best_obj, best_routes)
-                posted = best_obj
-                if other is not None:
-                    cur = [_Route(d, k, list(r)) for k, r in enumerate(other[1])]
-                    route_of = [-1] * cm.num_nodes
-                    for r in cur:
-                        for n in r.seq[1:-1]:
-                            route_of[n] = r.k
-                    cur_obj = sum(r.cost for r in cur if len(r.seq) > 2)
-                    if cur_obj < best_obj:
-                        best_obj, best_routes = cur_obj, [r.nodes for r in cur]
-            elif now >= next_post and best_obj < posted:
-                exchange(best_obj, best_routes)
-                posted, next_post = best_obj, now + POST_EVERY_S
         temp = t_start * (t_final / t_start) ** frac
         it += 1
         saved: dict[int, tuple] = {}

@@ -35,7 +35,7 @@ from routing.plan import RoutePlan
 from routing.problem import Problem
 from routing.schedule import assemble_plan
 from routing.types import LatLng
-from routing.workers import EliteBoard, ProgressCallback, run_searches
+from routing.workers import ProgressCallback, run_searches
 
 INF_WINDOW = 10**12
 #: Share of the time given to the first guided local search before improving.
@@ -95,8 +95,6 @@ class RoutingSearch:
         self.rng = random.Random(cfg.seed)
         #: Progress callback (solver objective units), set by :meth:`run`.
         self.report: Callable[[int], None] | None = None
-        #: Where parallel workers share their best routes (none when alone).
-        self.board: EliteBoard | None = None
         self._build()
         # close now so assignments can be filled before the first search
         self.model.CloseModelWithParameters(self.params(cfg.first_solution, 1.0))
@@ -518,8 +516,5 @@ def _search(
     cfg: SearchConfig,
     deadline: float,
     report: Callable[[int], None] | None,
-    board: EliteBoard | None = None,
 ) -> SearchResult | None:
-    search = RoutingSearch(cm, cfg)
-    search.board = board
-    return search.run(deadline, report)
+    return RoutingSearch(cm, cfg).run(deadline, report)
