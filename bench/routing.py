@@ -6,8 +6,8 @@ Usage (from the repository root)::
     python bench/routing.py --time-limit 10 --instances hard8 --pyvrp --vroom
     python bench/routing.py --large
     python bench/routing.py --instances R101,R109 \
-        --variant "gls40:solver.FIRST_PHASE_SHARE=(0.4,0.4)" \
-        --variant "gls10:solver.FIRST_PHASE_SHARE=(0.1,0.1)"
+        --variant "gls40:improve.SISR_FIRST_PHASE_SHARE=0.4" \
+        --variant "gls10:improve.SISR_FIRST_PHASE_SHARE=0.1"
 
 Per instance it prints vehicles, distance (Euclidean, unrounded), gap to the
 best-known distance (``dist_distance`` in ``bks.csv``), the independent
