@@ -43,7 +43,9 @@ from routing.model import CompiledModel
 
 BLINK_RATE = 0.01
 #: Annealing temperatures at the start and the end, as shares of a mean arc cost.
-SA_START = 1.0
+#: 2.0 rather than 1.0: mean gap 0.63% against 0.77% (16 Solomon instances,
+#: 10 s, same run), the gain on the long routes of the R2 and RC2 families.
+SA_START = 2.0
 SA_END = 0.01
 #: A visit is reinserted only into routes holding one of its this many nearest
 #: visits (or an empty route); 0 tries every route.
