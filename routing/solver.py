@@ -328,6 +328,10 @@ class RoutingSearch:
         sol = m.SolveWithParameters(
             self.params(self.cfg.first_solution, max(0.05, remaining * share))
         )
+        left = deadline - time.time()
+        if sol is None and share < 1.0 and left > 0.05:
+            # no first solution within the short first phase: give it all
+            sol = m.SolveWithParameters(self.params(self.cfg.first_solution, left))
         if sol is None:
             return None
         best = SearchResult(

@@ -132,3 +132,34 @@ class TestOrToolsSteps:
         assert out.objective < best.objective
         assert check_routes(problem, _by_id(problem, s, out.routes)).ok
         assert sorted(n for r in out.routes for n in r) == sorted(s.cm.job_nodes())
+
+
+class TestTimeSplit:
+    def test_sisr_gets_most_of_the_time_on_small_plain_models(self):
+        s = _search(read_solomon(R101_25))
+        assert improve.uses_sisr(s)
+        assert improve.first_phase_share(s) == improve.SISR_FIRST_PHASE_SHARE
+        assert improve.first_phase_share(s) < improve.FIRST_PHASE_SHARE
+
+    def test_other_models_keep_the_longer_first_phase(self):
+        d = np.abs(np.subtract.outer([0.0, 1, 2], [0.0, 1, 2]))
+        from routing.matrix import TravelMatrix
+
+        b = ProblemBuilder(matrix=TravelMatrix(d, d.copy()))
+        b.add_vehicle("v", start=0)
+        b.add_shipment("s", pickup=ShipmentStep(1), delivery=ShipmentStep(2))
+        s = _search(b.build())
+        assert not improve.uses_sisr(s)
+        assert improve.first_phase_share(s) == improve.FIRST_PHASE_SHARE
+
+    def test_a_first_phase_too_short_for_a_first_solution_still_plans(
+        self, monkeypatch
+    ):
+        from routing.params import SolverParams
+        from routing.solver import solve
+
+        monkeypatch.setattr(improve, "SISR_FIRST_PHASE_SHARE", 1e-9)
+        problem = read_solomon(R101_25)
+        plan = solve(problem, SolverParams(time_limit_s=1.0, num_workers=1))
+        assert not plan.unassigned
+        assert sum(len(r.job_ids()) for r in plan.routes) == len(problem.jobs)
