@@ -5,24 +5,37 @@ Usage (from the repository root)::
     python bench/routing.py --time-limit 10 --instances all
     python bench/routing.py --time-limit 10 --instances hard8 --pyvrp --vroom
     python bench/routing.py --large
+    python bench/routing.py --instances R101,R109 \
+        --variant "gls40:improve.SISR_FIRST_PHASE_SHARE=0.4" \
+        --variant "gls10:improve.SISR_FIRST_PHASE_SHARE=0.1"
 
 Per instance it prints vehicles, distance (Euclidean, unrounded), gap to the
 best-known distance (``dist_distance`` in ``bks.csv``), the independent
 feasibility verdict and wall time; then the means. ``--pyvrp`` and ``--vroom``
 solve the same instances with those libraries in the same run (same time
-limit) for a side-by-side table. Reads instances from ``../shared``; the
-package itself never does.
+limit) for a side-by-side table. ``--variant NAME:module.ATTR=value;...``
+(repeatable) solves every instance once per variant, interleaved, with module
+constants of ``routing`` set to the given literals (or ``@module``, another
+module of ``routing``) for that solve only (worker
+processes are forked, so they inherit them): an A/B comparison in one run under
+the same machine load. Reads instances from ``../shared``; the package itself
+never does.
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
+import contextlib
 import csv
+import importlib
 import math
+import os
 import random
 import resource
 import sys
 import time
+from collections.abc import Iterator
 from datetime import timedelta
 from itertools import pairwise
 from pathlib import Path
@@ -57,12 +70,59 @@ def _bks(directory: Path) -> dict[str, float]:
         return {r["instance"]: float(r["dist_distance"]) for r in csv.DictReader(fh)}
 
 
+def family(name: str) -> str:
+    """Solomon family of an instance name: C1, C2, R1, R2, RC1 or RC2."""
+    letters = name.rstrip("0123456789")
+    return letters + name[len(letters)]
+
+
 def _route_distance(d: np.ndarray, routes: list[list[int]]) -> float:
     total = 0.0
     for r in routes:
         seq = [0, *r, 0]
         total += sum(float(d[a, b]) for a, b in pairwise(seq))
     return total
+
+
+def parse_variant(text: str) -> tuple[str, list[tuple[str, str, object]]]:
+    """``NAME:module.ATTR=literal;...`` -> name and (module, attribute, value).
+
+    A value ``@name`` is the module ``routing.name`` (to swap an implementation).
+    """
+    name, _, body = text.partition(":")
+    sets = []
+    for item in filter(None, (x.strip() for x in body.split(";"))):
+        target, _, value = item.partition("=")
+        module, _, attr = target.strip().rpartition(".")
+        mod = importlib.import_module(f"routing.{module}")
+        if not hasattr(mod, attr):
+            raise SystemExit(f"variant {name}: routing.{module} has no {attr}")
+        value = value.strip()
+        sets.append(
+            (
+                f"routing.{module}",
+                attr,
+                importlib.import_module(f"routing.{value[1:]}")
+                if value.startswith("@")
+                else ast.literal_eval(value),
+            )
+        )
+    return name, sets
+
+
+@contextlib.contextmanager
+def patched(sets: list[tuple[str, str, object]]) -> Iterator[None]:
+    """Set module constants for the duration of one solve."""
+    saved = []
+    for module, attr, value in sets:
+        mod = importlib.import_module(module)
+        saved.append((mod, attr, getattr(mod, attr)))
+        setattr(mod, attr, value)
+    try:
+        yield
+    finally:
+        for mod, attr, old in reversed(saved):
+            setattr(mod, attr, old)
 
 
 def run_ours(
@@ -206,14 +266,20 @@ def solomon(args: argparse.Namespace) -> None:
         if args.instances == "hard8"
         else args.instances.split(",")
     )
+    variants = dict(parse_variant(v) for v in args.variant)
     solvers = (
-        ["ortools"]
+        (list(variants) or ["ortools"])
         + (["plain"] if args.plain else [])
         + (["pyvrp"] if args.pyvrp else [])
         + (["vroom"] if args.vroom else [])
     )
     rows: dict[str, list[dict]] = {s: [] for s in solvers}
-    print(f"time limit {args.time_limit}s, workers {args.workers}, seed {args.seed}")
+    print(
+        f"time limit {args.time_limit}s, workers {args.workers}, seed {args.seed}, "
+        f"load average {os.getloadavg()[0]:.2f}"
+    )
+    for v, sets in variants.items():
+        print(f"variant {v}: " + ", ".join(f"{m}.{a}={x!r}" for m, a, x in sets))
     print(
         f"{'instance':8} {'solver':7} {'veh':>4} {'distance':>10} {'bks':>9} "
         f"{'gap%':>6} {'feas':>5} {'wall_s':>6}  iterations/winner (ours)"
@@ -221,7 +287,10 @@ def solomon(args: argparse.Namespace) -> None:
     for name in names:
         path = directory / f"{name}.txt"
         for s in solvers:
-            if s == "ortools":
+            if s in variants:
+                with patched(variants[s]):
+                    r = run_ours(path, args.time_limit, args.workers, args.seed)
+            elif s == "ortools":
                 r = run_ours(path, args.time_limit, args.workers, args.seed)
             elif s == "plain":
                 r = run_ours(path, args.time_limit, 1, args.seed, improve=False)
@@ -235,10 +304,17 @@ def solomon(args: argparse.Namespace) -> None:
                 f"{name:8} {s:7} {r['vehicles']:4d} {r['distance']:10.2f} "
                 f"{bks[name]:9.2f} {r['gap']:6.2f} {r['feasible']!s:>5} "
                 f"{r['wall']:6.2f}"
-                + (f"  {r['iters']}/w{r['winner']}" if s == "ortools" else ""),
+                + (
+                    f"  {r['iters']}/w{r['winner']}"
+                    if s == "ortools" or s in variants
+                    else ""
+                ),
                 flush=True,
             )
-    print(f"\nmeans over {len(names)} instances")
+    print(
+        f"\nmeans over {len(names)} instances, "
+        f"load average {os.getloadavg()[0]:.2f} (1 min)"
+    )
     for s in solvers:
         rs = rows[s]
         print(
@@ -248,6 +324,17 @@ def solomon(args: argparse.Namespace) -> None:
             f"feasible {sum(r['feasible'] for r in rs)}/{len(rs)}  "
             f"wall {np.mean([r['wall'] for r in rs]):5.2f}s"
         )
+    print("\nmean gap per family (max gap, instance)")
+    fams = sorted({family(n) for n in names}, key=lambda f: (len(f), f))
+    print(f"{'family':7} {'n':>3} " + " ".join(f"{s:>24}" for s in solvers))
+    for f in [*fams, "all"]:
+        idx = [i for i, n in enumerate(names) if f in ("all", family(n))]
+        cells = []
+        for s in solvers:
+            gaps = [rows[s][i]["gap"] for i in idx]
+            worst = max(idx, key=lambda i, s=s: rows[s][i]["gap"])
+            cells.append(f"{np.mean(gaps):6.2f}% ({max(gaps):5.2f} {names[worst]:>6})")
+        print(f"{f:7} {len(idx):3d} " + " ".join(f"{c:>24}" for c in cells))
 
 
 def large(args: argparse.Namespace) -> None:
@@ -328,6 +415,13 @@ def main() -> None:
         "--plain",
         action="store_true",
         help="also plain OR-Tools: one process, PCI + guided local search, no own step",
+    )
+    ap.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        help="NAME:module.ATTR=literal;... (repeatable): A/B configurations, "
+        "interleaved per instance",
     )
     ap.add_argument("--pyvrp", action="store_true")
     ap.add_argument("--vroom", action="store_true")

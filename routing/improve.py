@@ -45,6 +45,10 @@ POLISH_SHARE = 0.15
 POLISH_MAX_S = 1.5
 #: Beyond this many visits the improvement step decomposes instead of ruining.
 DECOMPOSE_ABOVE = 300
+#: Share of the time for the first guided local search before the improvement
+#: step: with SISR (up to DECOMPOSE_ABOVE visits), and otherwise.
+SISR_FIRST_PHASE_SHARE = 0.1
+FIRST_PHASE_SHARE = 0.4
 
 
 def improve(search: RoutingSearch, best: SearchResult, deadline: float) -> SearchResult:
@@ -55,15 +59,36 @@ def improve(search: RoutingSearch, best: SearchResult, deadline: float) -> Searc
     instead, so the two searches differ. Models SISR does not cover use
     OR-Tools only: ruin and recreate, or decomposition when large.
     """
-    cfg = search.cfg
     large = len(search.cm.job_nodes()) > DECOMPOSE_ABOVE
-    plain = not (cfg.minimise_vehicles or cfg.soft_time_windows)
-    sisr_here = not large or cfg.worker % 2 == 0
-    if plain and sisr_here and sisr.eligible(search.cm, cfg.objective):
+    if uses_sisr(search):
         return sisr_then_polish(search, best, deadline)
     if large:
         return decompose(search, best, deadline)
     return ruin_recreate(search, best, deadline)
+
+
+def uses_sisr(search: RoutingSearch) -> bool:
+    """Whether :func:`improve` runs SISR in this worker."""
+    cfg = search.cfg
+    large = len(search.cm.job_nodes()) > DECOMPOSE_ABOVE
+    plain = not (cfg.minimise_vehicles or cfg.soft_time_windows)
+    sisr_here = not large or cfg.worker % 2 == 0
+    return plain and sisr_here and sisr.eligible(search.cm, cfg.objective)
+
+
+def first_phase_share(search: RoutingSearch) -> float:
+    """Share of the time for OR-Tools' guided local search before :func:`improve`.
+
+    SISR improves faster than guided local search on problems up to
+    :data:`DECOMPOSE_ABOVE` visits, so it gets most of the time there (measured
+    on 14 Solomon instances at 10 s: mean gap 1.13% with a 10% first phase,
+    1.61% with 40%). Elsewhere the first phase keeps its larger share, which
+    also leaves large problems time for their first solution.
+    """
+    small = len(search.cm.job_nodes()) <= DECOMPOSE_ABOVE
+    if small and uses_sisr(search):
+        return SISR_FIRST_PHASE_SHARE
+    return FIRST_PHASE_SHARE
 
 
 def sisr_then_polish(

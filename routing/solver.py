@@ -6,7 +6,8 @@ matrices and vectors evaluated on the C++ side (``RegisterTransitMatrix``,
 ``RegisterUnaryTransitVector``), never as Python callbacks; time windows live
 on a time dimension, capacities on one dimension each; the first solution
 comes from an insertion heuristic suited to time windows and is improved by
-guided local search, then by our own step (:mod:`routing.improve`).
+guided local search, then by our own step (:mod:`routing.improve`), which gets
+most of the time when it is SISR.
 
 :func:`solve` is the entry point: matrix, set aside unservable jobs, compile,
 run differently seeded and configured searches in parallel processes
@@ -38,9 +39,6 @@ from routing.types import LatLng
 from routing.workers import ProgressCallback, run_searches
 
 INF_WINDOW = 10**12
-#: Share of the time given to the first guided local search before improving.
-#: Even workers (SISR when eligible) hand over sooner than odd ones (OR-Tools).
-FIRST_PHASE_SHARE = (0.4, 0.4)
 
 _SLOW_OPERATORS = (
     "use_relocate_expensive_chain",
@@ -326,10 +324,14 @@ class RoutingSearch:
         if on_solution is not None:
             m.AddAtSolutionCallback(lambda: on_solution(int(m.CostVar().Max())))
         remaining = deadline - time.time()
-        share = FIRST_PHASE_SHARE[self.cfg.worker % 2] if self.cfg.improve else 1.0
+        share = improve.first_phase_share(self) if self.cfg.improve else 1.0
         sol = m.SolveWithParameters(
             self.params(self.cfg.first_solution, max(0.05, remaining * share))
         )
+        left = deadline - time.time()
+        if sol is None and share < 1.0 and left > 0.05:
+            # no first solution within the short first phase: give it all
+            sol = m.SolveWithParameters(self.params(self.cfg.first_solution, left))
         if sol is None:
             return None
         best = SearchResult(

@@ -55,6 +55,50 @@ class TestSisr:
         rep = check_routes(problem, _by_id(problem, s, routes))
         assert rep.ok, rep.violations
 
+    def test_incremental_updates_match_a_full_recompute(self):
+        problem = read_solomon(R101_25)
+        s = _search(problem)
+        cm = s.cm
+        d = sisr._data(cm, s.arc_cost, s.transit)
+        cur = [sisr._Route(d, k, list(r)) for k, r in enumerate(_one_route_per_job(s))]
+        route_of = [-1] * cm.num_nodes
+        for r in cur:
+            for n in r.nodes:
+                route_of[n] = r.k
+        jobs = cm.job_nodes()
+        rng = random.Random(7)
+
+        def check():
+            for r in cur:
+                ref = sisr._Route(d, r.k, r.nodes)
+                assert (r.seq, r.arc, r.cost, r.load) == (
+                    ref.seq,
+                    ref.arc,
+                    ref.cost,
+                    ref.load,
+                )
+                assert r.start_t == ref.start_t
+                assert r.latest[1:] == ref.latest[1:]
+                assert all(route_of[n] == r.k for n in r.nodes)
+
+        for step in range(400):
+            saved: dict[int, tuple] = {}
+            removed = sisr._ruin(d, cur, route_of, jobs, rng, saved)
+            assert removed is not None
+            check()
+            ok = sisr._recreate(d, cur, route_of, removed, rng, saved)
+            if ok and step % 3:
+                check()
+                continue
+            for k, state in saved.items():  # undo, as a rejected iteration
+                cur[k].restore(state)
+                for n in state[0][1:-1]:
+                    route_of[n] = k
+            check()
+        routes = [r.nodes for r in cur]
+        assert sorted(n for r in routes for n in r) == sorted(jobs)
+        assert check_routes(problem, _by_id(problem, s, routes)).ok
+
     def test_eligibility(self):
         problem = read_solomon(R101_25)
         assert sisr.eligible(_search(problem).cm, "distance")
@@ -88,3 +132,34 @@ class TestOrToolsSteps:
         assert out.objective < best.objective
         assert check_routes(problem, _by_id(problem, s, out.routes)).ok
         assert sorted(n for r in out.routes for n in r) == sorted(s.cm.job_nodes())
+
+
+class TestTimeSplit:
+    def test_sisr_gets_most_of_the_time_on_small_plain_models(self):
+        s = _search(read_solomon(R101_25))
+        assert improve.uses_sisr(s)
+        assert improve.first_phase_share(s) == improve.SISR_FIRST_PHASE_SHARE
+        assert improve.first_phase_share(s) < improve.FIRST_PHASE_SHARE
+
+    def test_other_models_keep_the_longer_first_phase(self):
+        d = np.abs(np.subtract.outer([0.0, 1, 2], [0.0, 1, 2]))
+        from routing.matrix import TravelMatrix
+
+        b = ProblemBuilder(matrix=TravelMatrix(d, d.copy()))
+        b.add_vehicle("v", start=0)
+        b.add_shipment("s", pickup=ShipmentStep(1), delivery=ShipmentStep(2))
+        s = _search(b.build())
+        assert not improve.uses_sisr(s)
+        assert improve.first_phase_share(s) == improve.FIRST_PHASE_SHARE
+
+    def test_a_first_phase_too_short_for_a_first_solution_still_plans(
+        self, monkeypatch
+    ):
+        from routing.params import SolverParams
+        from routing.solver import solve
+
+        monkeypatch.setattr(improve, "SISR_FIRST_PHASE_SHARE", 1e-9)
+        problem = read_solomon(R101_25)
+        plan = solve(problem, SolverParams(time_limit_s=1.0, num_workers=1))
+        assert not plan.unassigned
+        assert sum(len(r.job_ids()) for r in plan.routes) == len(problem.jobs)
