@@ -23,6 +23,13 @@ from data.models.commerce import (
     WebhookEndpoint,
 )
 from data.models.geo import DeviceConsent, Geofence, GeofenceEvent, Ping
+from data.models.offers import (
+    DeviceCustomer,
+    Offer,
+    OfferCampaign,
+    OfferDecision,
+    OfferSettings,
+)
 from data.models.routing import RoutePlan
 from data.models.tax import Jurisdiction, TaxQuote, TaxRegistration, TaxReversal
 from data.models.tenancy import SCOPES, ApiKey, AuditLog, Tenant
@@ -37,6 +44,7 @@ __all__ = [
     "Customer",
     "CustomerCredit",
     "DeviceConsent",
+    "DeviceCustomer",
     "Geofence",
     "GeofenceEvent",
     "IdempotencyKey",
@@ -46,6 +54,10 @@ __all__ = [
     "Jurisdiction",
     "LedgerEntry",
     "LedgerPosting",
+    "Offer",
+    "OfferCampaign",
+    "OfferDecision",
+    "OfferSettings",
     "Order",
     "OrderLine",
     "OutboxEvent",
