@@ -152,7 +152,8 @@ async def test_caps_and_budgets_hold_under_concurrency_and_redis_loss(
         )
         assert resp.status_code == 201, resp.text
         fence_ids.append(resp.json()["id"])
-    CAMPAIGNS["flagships"]["target"] = {"fence_ids": fence_ids[1:11]}
+    flagships = {**CAMPAIGNS["flagships"], "target": {"fence_ids": fence_ids[1:11]}}
+    campaigns = {**CAMPAIGNS, "flagships": flagships}
     resp = await client.put(
         "/v1/offers/settings",
         headers=admin,
@@ -160,7 +161,7 @@ async def test_caps_and_budgets_hold_under_concurrency_and_redis_loss(
     )
     assert resp.status_code == 200, resp.text
     spec = {}
-    for key, body in CAMPAIGNS.items():
+    for body in campaigns.values():
         resp = await client.post(
             "/v1/campaigns", headers=admin, json={**body, "code_ttl_s": 7 * 86400}
         )
