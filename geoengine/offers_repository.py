@@ -9,6 +9,7 @@ signed, retried delivery carries them.
 
 from __future__ import annotations
 
+import json
 import secrets
 import uuid
 from collections import defaultdict
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, insert, select, text, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -25,9 +26,7 @@ from data.models import (
     DeviceCustomer,
     Offer,
     OfferCampaign,
-    OfferDecision,
     OfferSettings,
-    OutboxEvent,
 )
 from geoengine.offers import CustomerFacts, day_week
 
@@ -257,57 +256,106 @@ class OfferRepository:
 
     # ---- issuing ---------------------------------------------------------------------------
     async def record(
-        self, offers: Sequence[NewOffer], decisions: Sequence[NewDecision]
+        self,
+        offers: Sequence[NewOffer],
+        decisions: Sequence[NewDecision],
+        counts: Mapping[tuple[str, str], int],
+        now: datetime,
     ) -> None:
-        """Store issued offers, every decision and the webhook outbox rows (bulk)."""
+        """Store issued offers, the per-device decisions (issued, holdout), the
+        other suppressions as counts by (campaign, reason), and the webhook
+        outbox rows.
+
+        One ``INSERT ... SELECT FROM unnest(arrays)`` per table: a batch may
+        carry hundreds of decisions, and per-row parameter binding would cost
+        more than the rest of the offer path.
+        """
+        tenant = str(self.tenant_id)
         if offers:
             await self.session.execute(
-                insert(Offer),
-                [
-                    {
-                        "id": o.offer_id,
-                        "tenant_id": self.tenant_id,
-                        "campaign_id": uuid.UUID(o.campaign_id),
-                        "device_id": o.device_id,
-                        "customer_id": uuid.UUID(o.customer_id)
-                        if o.customer_id
-                        else None,
-                        "fence_id": o.fence_id,
-                        "issued_at": o.issued_at,
-                        "expires_at": o.expires_at,
-                        "currency": o.currency,
-                        "value_minor": o.value_minor,
-                    }
-                    for o in offers
-                ],
+                text(
+                    """
+                    INSERT INTO offers (tenant_id, id, campaign_id, device_id,
+                        customer_id, fence_id, issued_at, expires_at, currency,
+                        value_minor)
+                    SELECT CAST(:tenant AS uuid), * FROM unnest(
+                        CAST(:id AS uuid[]), CAST(:campaign AS uuid[]),
+                        CAST(:device AS text[]), CAST(:customer AS uuid[]),
+                        CAST(:fence AS bigint[]), CAST(:issued AS timestamptz[]),
+                        CAST(:expires AS timestamptz[]), CAST(:currency AS text[]),
+                        CAST(:value AS bigint[]))
+                    """
+                ),
+                {
+                    "tenant": tenant,
+                    "id": [str(o.offer_id) for o in offers],
+                    "campaign": [o.campaign_id for o in offers],
+                    "device": [o.device_id for o in offers],
+                    "customer": [o.customer_id for o in offers],
+                    "fence": [o.fence_id for o in offers],
+                    "issued": [o.issued_at for o in offers],
+                    "expires": [o.expires_at for o in offers],
+                    "currency": [o.currency for o in offers],
+                    "value": [o.value_minor for o in offers],
+                },
             )
             await self.session.execute(
-                insert(OutboxEvent),
-                [
-                    {
-                        "tenant_id": self.tenant_id,
-                        "event": "offer.issued",
-                        "subject_id": str(o.offer_id),
-                        "payload": o.webhook,
-                    }
-                    for o in offers
-                ],
+                text(
+                    """
+                    INSERT INTO commerce_outbox (tenant_id, event, subject_id, payload)
+                    SELECT CAST(:tenant AS uuid), 'offer.issued', s, CAST(p AS jsonb)
+                    FROM unnest(CAST(:subject AS text[]), CAST(:payload AS text[]))
+                         AS u(s, p)
+                    """
+                ),
+                {
+                    "tenant": tenant,
+                    "subject": [str(o.offer_id) for o in offers],
+                    "payload": [json.dumps(o.webhook, default=str) for o in offers],
+                },
             )
         if decisions:
             await self.session.execute(
-                insert(OfferDecision),
-                [
-                    {
-                        "tenant_id": self.tenant_id,
-                        "campaign_id": uuid.UUID(d.campaign_id),
-                        "device_id": d.device_id,
-                        "fence_id": d.fence_id,
-                        "ts": d.ts,
-                        "outcome": d.outcome,
-                        "offer_id": d.offer_id,
-                    }
-                    for d in decisions
-                ],
+                text(
+                    """
+                    INSERT INTO offer_decisions (tenant_id, campaign_id, device_id,
+                        fence_id, ts, outcome, offer_id)
+                    SELECT CAST(:tenant AS uuid), * FROM unnest(
+                        CAST(:campaign AS uuid[]), CAST(:device AS text[]),
+                        CAST(:fence AS bigint[]), CAST(:ts AS timestamptz[]),
+                        CAST(:outcome AS text[]), CAST(:offer AS uuid[]))
+                    """
+                ),
+                {
+                    "tenant": tenant,
+                    "campaign": [d.campaign_id for d in decisions],
+                    "device": [d.device_id for d in decisions],
+                    "fence": [d.fence_id for d in decisions],
+                    "ts": [d.ts for d in decisions],
+                    "outcome": [d.outcome for d in decisions],
+                    "offer": [
+                        str(d.offer_id) if d.offer_id else None for d in decisions
+                    ],
+                },
+            )
+        if counts:
+            await self.session.execute(
+                text(
+                    """
+                    INSERT INTO offer_outcome_counts (tenant_id, campaign_id, ts,
+                        outcome, n)
+                    SELECT CAST(:tenant AS uuid), c, CAST(:ts AS timestamptz), o, n
+                    FROM unnest(CAST(:campaign AS uuid[]), CAST(:outcome AS text[]),
+                                CAST(:n AS integer[])) AS u(c, o, n)
+                    """
+                ),
+                {
+                    "tenant": tenant,
+                    "ts": now,
+                    "campaign": [c for c, _ in counts],
+                    "outcome": [o for _, o in counts],
+                    "n": list(counts.values()),
+                },
             )
 
     # ---- redemption ---------------------------------------------------------------------------
@@ -389,12 +437,32 @@ class OfferRepository:
 
     # ---- measurement -----------------------------------------------------------------------------
     async def outcome_counts(self, campaign_id: uuid.UUID) -> dict[str, int]:
+        """Decisions by outcome: per-device rows plus the suppression counts."""
         rows = await self.session.execute(
-            select(OfferDecision.outcome, func.count())
-            .where(OfferDecision.campaign_id == campaign_id)
-            .group_by(OfferDecision.outcome)
+            text(
+                """
+                SELECT outcome, sum(n) FROM (
+                  SELECT outcome, count(*) AS n FROM offer_decisions
+                  WHERE campaign_id = :c GROUP BY outcome
+                  UNION ALL
+                  SELECT outcome, sum(n) FROM offer_outcome_counts
+                  WHERE campaign_id = :c GROUP BY outcome
+                ) u GROUP BY outcome
+                """
+            ),
+            {"c": campaign_id},
         )
         return {o: int(n) for o, n in rows}
+
+    async def has_device_links(self) -> bool:
+        """Whether any device of the tenant is tied to a customer."""
+        return bool(
+            await self.session.scalar(
+                select(func.count()).select_from(
+                    select(DeviceCustomer.device_id).limit(1).subquery()
+                )
+            )
+        )
 
     async def redemption_totals(self, campaign_id: uuid.UUID) -> tuple[int, int, int]:
         """(redeemed codes, discount given, total of the redeeming orders)."""

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, replace
@@ -114,6 +115,15 @@ def reward_json(c: Campaign) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class ActiveOffers:
+    """What the ping path needs, cached per worker."""
+
+    campaigns: CampaignSet
+    settings: TenantOfferSettings
+    has_device_links: bool
+
+
 class CampaignCache:
     """Per worker: each tenant's active campaigns and offer settings (short TTL).
 
@@ -123,22 +133,16 @@ class CampaignCache:
 
     def __init__(self, ttl_s: float = 10.0) -> None:
         self.ttl_s = ttl_s
-        self._entries: dict[
-            uuid.UUID, tuple[float, CampaignSet, TenantOfferSettings]
-        ] = {}
+        self._entries: dict[uuid.UUID, tuple[float, ActiveOffers]] = {}
 
-    def get(
-        self, tenant_id: uuid.UUID
-    ) -> tuple[CampaignSet, TenantOfferSettings] | None:
+    def get(self, tenant_id: uuid.UUID) -> ActiveOffers | None:
         e = self._entries.get(tenant_id)
         if e is None or e[0] < time.monotonic():
             return None
-        return e[1], e[2]
+        return e[1]
 
-    def put(
-        self, tenant_id: uuid.UUID, cs: CampaignSet, settings: TenantOfferSettings
-    ) -> None:
-        self._entries[tenant_id] = (time.monotonic() + self.ttl_s, cs, settings)
+    def put(self, tenant_id: uuid.UUID, active: ActiveOffers) -> None:
+        self._entries[tenant_id] = (time.monotonic() + self.ttl_s, active)
 
     def forget(self, tenant_id: uuid.UUID) -> None:
         self._entries.pop(tenant_id, None)
@@ -227,17 +231,19 @@ class OfferService:
 
     async def link_device(self, device_id: str, customer_id: uuid.UUID) -> None:
         await self.repo.link_device(device_id, customer_id)
+        self.cache.forget(self.tenant_id)
 
-    async def _active(self) -> tuple[CampaignSet, TenantOfferSettings]:
+    async def _active(self) -> ActiveOffers:
         found = self.cache.get(self.tenant_id)
         if found is None:
             stored = await self.repo.campaigns(active_only=True)
             cs = CampaignSet.build(
                 campaign_from_spec(s.campaign_id, s.spec) for s in stored
             )
-            settings = await self.repo.settings()
-            self.cache.put(self.tenant_id, cs, settings)
-            found = cs, settings
+            found = ActiveOffers(
+                cs, await self.repo.settings(), await self.repo.has_device_links()
+            )
+            self.cache.put(self.tenant_id, found)
         return found
 
     # ---- issuing --------------------------------------------------------------------------
@@ -255,7 +261,8 @@ class OfferService:
         """
         if not triggers:
             return {}
-        cs, settings = await self._active()
+        active = await self._active()
+        cs, settings = active.campaigns, active.settings
         if not cs.campaigns:
             return {}
         triggers = self._with_stores(cs, triggers, lats, lngs, fences, proximity)
@@ -264,7 +271,9 @@ class OfferService:
         }
         facts = {fid: fence_facts(fences[fid]) for fid in wanted if fid in fences}
         devices = sorted({t.device_id for t in triggers})
-        customers = await self.repo.customer_facts(devices)
+        customers = (
+            await self.repo.customer_facts(devices) if active.has_device_links else {}
+        )
         decisions, candidates = evaluate_triggers(triggers, cs, facts, customers)
         if not decisions and not candidates:
             return {}
@@ -281,6 +290,12 @@ class OfferService:
                         )
                     )
         offers, issued = self._mint(granted, settings, customers)
+        held = [d for d in decisions if d.outcome == Reason.HOLDOUT.value]
+        counts = Counter(
+            (d.campaign.campaign_id, d.outcome)
+            for d in decisions
+            if d.outcome != Reason.HOLDOUT.value
+        )
         records = [
             NewDecision(
                 d.campaign.campaign_id,
@@ -289,7 +304,7 @@ class OfferService:
                 datetime.fromtimestamp(d.trigger.ts_s, UTC),
                 d.outcome,
             )
-            for d in decisions
+            for d in held
         ] + [
             NewDecision(
                 o.campaign_id,
@@ -301,7 +316,9 @@ class OfferService:
             )
             for o in offers
         ]
-        await self.repo.record(offers, records)
+        await self.repo.record(
+            offers, records, counts, datetime.fromtimestamp(self.now(), UTC)
+        )
         return issued
 
     @staticmethod

@@ -28,6 +28,7 @@ from data.models.offers import (
     Offer,
     OfferCampaign,
     OfferDecision,
+    OfferOutcomeCount,
     OfferSettings,
 )
 from data.models.routing import RoutePlan
@@ -57,6 +58,7 @@ __all__ = [
     "Offer",
     "OfferCampaign",
     "OfferDecision",
+    "OfferOutcomeCount",
     "OfferSettings",
     "Order",
     "OrderLine",

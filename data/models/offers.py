@@ -107,7 +107,7 @@ class Offer(TenantOwned, Base):
 
 
 class OfferDecision(TenantOwned, Base):
-    """One (trigger, campaign) decision: ``issued`` or the suppression reason."""
+    """A per-device decision: ``issued`` or ``holdout`` (the lift's two groups)."""
 
     __tablename__ = "offer_decisions"
     __table_args__ = (
@@ -125,3 +125,28 @@ class OfferDecision(TenantOwned, Base):
     ts: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     outcome: Mapped[str] = mapped_column(String(30), nullable=False)
     offer_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+
+
+class OfferOutcomeCount(TenantOwned, Base):
+    """How many (trigger, campaign) pairs of one batch were suppressed, by reason.
+
+    Issued and holdout decisions are kept per device in ``offer_decisions``
+    (caps and lift need the device); other suppressions only as counts, one
+    row per (batch, campaign, reason), so that a batch writes a few rows, not
+    hundreds.
+    """
+
+    __tablename__ = "offer_outcome_counts"
+    __table_args__ = (
+        Index("ix_offer_outcome_counts_tenant_campaign", "tenant_id", "campaign_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
+    campaign_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True),
+        ForeignKey("offer_campaigns.id", ondelete="CASCADE"),
+        nullable=False,
+    )
+    ts: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    outcome: Mapped[str] = mapped_column(String(30), nullable=False)
+    n: Mapped[int] = mapped_column(Integer, nullable=False)

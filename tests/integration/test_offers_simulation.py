@@ -246,8 +246,11 @@ async def test_caps_and_budgets_hold_under_concurrency_and_redis_loss(
         outcomes = dict(
             conn.execute(
                 text(
-                    "SELECT outcome, count(*) FROM offer_decisions "
-                    "WHERE tenant_id = :t GROUP BY outcome"
+                    "SELECT outcome, sum(n) FROM ("
+                    " SELECT outcome, count(*) AS n FROM offer_decisions"
+                    " WHERE tenant_id = :t GROUP BY outcome UNION ALL"
+                    " SELECT outcome, sum(n) FROM offer_outcome_counts"
+                    " WHERE tenant_id = :t GROUP BY outcome) u GROUP BY outcome"
                 ),
                 {"t": t.tenant_id},
             ).all()

@@ -1,5 +1,5 @@
 """Proximity offers (RLS): campaigns, settings and signing secret, device links,
-issued codes and per-campaign decisions.
+issued codes, per-device decisions and per-batch suppression counts.
 
 Revision ID: 0007
 Revises: 0005
@@ -107,6 +107,40 @@ def upgrade() -> None:
         unique=False,
     )
     op.create_table(
+        "offer_outcome_counts",
+        sa.Column("id", sa.BigInteger(), sa.Identity(always=True), nullable=False),
+        sa.Column("campaign_id", sa.UUID(), nullable=False),
+        sa.Column("ts", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("outcome", sa.String(length=30), nullable=False),
+        sa.Column("n", sa.Integer(), nullable=False),
+        sa.Column("tenant_id", sa.UUID(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["campaign_id"],
+            ["offer_campaigns.id"],
+            name=op.f("fk_offer_outcome_counts_campaign_id_offer_campaigns"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["tenant_id"],
+            ["tenants.id"],
+            name=op.f("fk_offer_outcome_counts_tenant_id_tenants"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_offer_outcome_counts")),
+    )
+    op.create_index(
+        "ix_offer_outcome_counts_tenant_campaign",
+        "offer_outcome_counts",
+        ["tenant_id", "campaign_id"],
+        unique=False,
+    )
+    op.create_index(
+        op.f("ix_offer_outcome_counts_tenant_id"),
+        "offer_outcome_counts",
+        ["tenant_id"],
+        unique=False,
+    )
+    op.create_table(
         "offer_device_customers",
         sa.Column("tenant_id", sa.UUID(), nullable=False),
         sa.Column("device_id", sa.String(length=200), nullable=False),
@@ -180,6 +214,7 @@ def upgrade() -> None:
         "offer_campaigns",
         "offer_settings",
         "offer_decisions",
+        "offer_outcome_counts",
         "offer_device_customers",
         "offers",
     ):
@@ -200,6 +235,13 @@ def downgrade() -> None:
     op.drop_index(op.f("ix_offer_decisions_tenant_id"), table_name="offer_decisions")
     op.drop_index("ix_offer_decisions_tenant_campaign", table_name="offer_decisions")
     op.drop_table("offer_decisions")
+    op.drop_index(
+        op.f("ix_offer_outcome_counts_tenant_id"), table_name="offer_outcome_counts"
+    )
+    op.drop_index(
+        "ix_offer_outcome_counts_tenant_campaign", table_name="offer_outcome_counts"
+    )
+    op.drop_table("offer_outcome_counts")
     op.drop_table("offer_settings")
     op.drop_index(op.f("ix_offer_campaigns_tenant_id"), table_name="offer_campaigns")
     op.drop_table("offer_campaigns")

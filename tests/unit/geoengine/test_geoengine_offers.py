@@ -8,6 +8,7 @@ import importlib
 import uuid
 from datetime import UTC, datetime, time
 from decimal import Decimal
+from typing import ClassVar
 
 import pytest
 
@@ -187,22 +188,22 @@ def test_holdout_is_deterministic_and_near_its_share() -> None:
 
 
 class TestEvaluate:
-    FENCES = {
+    FENCES: ClassVar = {
         1: FenceFacts(1, "store", 100.0),
         2: FenceFacts(2, "cafe", 40.0),
     }
 
     def trig(self, **over) -> Trigger:
-        base = dict(
-            row=0,
-            device_id="d",
-            fence_id=1,
-            kind=EventKind.ENTER,
-            ts_s=ts(2026, 11, 23, 12),
-            accuracy_m=10.0,
-            flags=frozenset(),
-            marketing=True,
-        )
+        base = {
+            "row": 0,
+            "device_id": "d",
+            "fence_id": 1,
+            "kind": EventKind.ENTER,
+            "ts_s": ts(2026, 11, 23, 12),
+            "accuracy_m": 10.0,
+            "flags": frozenset(),
+            "marketing": True,
+        }
         return Trigger(**(base | over))
 
     def test_best_reward_first_and_one_group_per_trigger(self) -> None:
@@ -289,7 +290,7 @@ class TestCodes:
 
 
 class TestDiscount:
-    LINES = [
+    LINES: ClassVar = [
         BasketLine("a", "X", 1001),
         BasketLine("b", "Y", 1002),
         BasketLine("c", "Z", 997),
