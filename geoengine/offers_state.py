@@ -29,8 +29,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
+from redis.exceptions import NoScriptError
 
 from geoengine.offers import RESERVE_REASONS, Reason, day_week
+from geoengine.state import _large_command
 
 DEVICE_TTL_S = 8 * 86_400
 
@@ -47,48 +49,55 @@ def ready_key(tenant_id: uuid.UUID) -> str:
     return f"or:{{{tenant_id}}}"
 
 
-# KEYS[1]: ready marker, then device and budget keys (indexes given in ARGV).
-# ARGV: global day cap, global week cap (-1: none), device TTL ms, n, then per
-# candidate: group, device key index, budget key index, campaign id, day, week,
-# day cap, week cap, value, money budget, count budget (-1: none).
+# KEYS[1]: ready marker, then the device keys, then one budget key per campaign.
+# ARGV: global day cap, global week cap (-1: none), device TTL ms, number of
+# campaigns m, number of candidates n; then per campaign: id, day cap, week cap,
+# value, money budget, count budget (-1: none; its budget key is KEYS[1 + d + j]
+# with d device keys, given as ARGV[6]); then per candidate: group, device key
+# index, campaign index (1-based), day, week.
 # Returns -1 when the marker is missing, else one code per candidate
 # (0 granted; see geoengine.offers.RESERVE_REASONS).
 _RESERVE = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
 local gdcap, gwcap = tonumber(ARGV[1]), tonumber(ARGV[2])
-local ttl, n = ARGV[3], tonumber(ARGV[4])
-local out, granted, p = {}, {}, 5
+local ttl, m, n, nd = ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+local camp = {}
+local p = 7
+for j = 1, m do
+  camp[j] = {ARGV[p], tonumber(ARGV[p + 1]), tonumber(ARGV[p + 2]),
+             tonumber(ARGV[p + 3]), tonumber(ARGV[p + 4]), tonumber(ARGV[p + 5]),
+             KEYS[1 + nd + j]}
+  p = p + 6
+end
+local out, granted = {}, {}
 for i = 1, n do
-  local grp = ARGV[p]
-  local dk, bk = KEYS[tonumber(ARGV[p + 1])], KEYS[tonumber(ARGV[p + 2])]
-  local cid, day, week = ARGV[p + 3], ARGV[p + 4], ARGV[p + 5]
-  local dcap, wcap = tonumber(ARGV[p + 6]), tonumber(ARGV[p + 7])
-  local value = tonumber(ARGV[p + 8])
-  local bmoney, bcount = tonumber(ARGV[p + 9]), tonumber(ARGV[p + 10])
-  p = p + 11
+  local grp, dk = ARGV[p], KEYS[tonumber(ARGV[p + 1])]
+  local c = camp[tonumber(ARGV[p + 2])]
+  local day, week = ARGV[p + 3], ARGV[p + 4]
+  p = p + 5
   local r = 0
   if granted[grp] then
     r = 1
   else
-    local fd, fw = 'c:' .. cid .. ':d:' .. day, 'c:' .. cid .. ':w:' .. week
+    local fd, fw = 'c:' .. c[1] .. ':d:' .. day, 'c:' .. c[1] .. ':w:' .. week
     local gd, gw = 'g:d:' .. day, 'g:w:' .. week
     local v = redis.call('HMGET', dk, fd, fw, gd, gw)
-    if dcap >= 0 and tonumber(v[1] or 0) >= dcap then r = 2
-    elseif wcap >= 0 and tonumber(v[2] or 0) >= wcap then r = 3
+    if c[2] >= 0 and tonumber(v[1] or 0) >= c[2] then r = 2
+    elseif c[3] >= 0 and tonumber(v[2] or 0) >= c[3] then r = 3
     elseif gdcap >= 0 and tonumber(v[3] or 0) >= gdcap then r = 4
     elseif gwcap >= 0 and tonumber(v[4] or 0) >= gwcap then r = 5
     else
-      local b = redis.call('HMGET', bk, 'money', 'count')
-      if bmoney >= 0 and tonumber(b[1] or 0) + value > bmoney then r = 6
-      elseif bcount >= 0 and tonumber(b[2] or 0) + 1 > bcount then r = 7
+      local b = redis.call('HMGET', c[7], 'money', 'count')
+      if c[5] >= 0 and tonumber(b[1] or 0) + c[4] > c[5] then r = 6
+      elseif c[6] >= 0 and tonumber(b[2] or 0) + 1 > c[6] then r = 7
       else
         redis.call('HINCRBY', dk, fd, 1)
         redis.call('HINCRBY', dk, fw, 1)
         redis.call('HINCRBY', dk, gd, 1)
         redis.call('HINCRBY', dk, gw, 1)
         redis.call('PEXPIRE', dk, ttl)
-        redis.call('HINCRBY', bk, 'money', value)
-        redis.call('HINCRBY', bk, 'count', 1)
+        redis.call('HINCRBY', c[7], 'money', c[4])
+        redis.call('HINCRBY', c[7], 'count', 1)
         granted[grp] = true
       end
     end
@@ -120,7 +129,11 @@ return #KEYS - 1
 
 @dataclass(frozen=True)
 class Reservation:
-    """One candidate to reserve (see :class:`geoengine.offers.Candidate`)."""
+    """One candidate to reserve (see :class:`geoengine.offers.Candidate`).
+
+    The caps, value and budgets are the campaign's: equal for every item of
+    one campaign.
+    """
 
     group: int
     device_id: str
@@ -176,37 +189,46 @@ class OfferCounters:
         """
         if not items:
             return []
+        devices: dict[str, int] = {}
+        campaigns: dict[str, tuple[int, Reservation]] = {}
+        for it in items:
+            devices.setdefault(it.device_id, len(devices) + 2)  # Lua: 1-based
+            campaigns.setdefault(it.campaign_id, (len(campaigns) + 1, it))
         keys = [ready_key(self.tenant_id)]
-        index: dict[str, int] = {}
-
-        def key_index(k: str) -> int:
-            if k not in index:
-                keys.append(k)
-                index[k] = len(keys)  # Lua is 1-based
-            return index[k]
-
+        keys += [device_counters_key(self.tenant_id, d) for d in devices]
+        keys += [budget_key(self.tenant_id, c) for c in campaigns]
         argv: list[str | int] = [
             _cap(global_day_cap),
             _cap(global_week_cap),
             self.device_ttl_ms,
+            len(campaigns),
             len(items),
+            len(devices),
         ]
-        for it in items:
-            day, week = day_week(it.ts_s)
+        for cid, (_, it) in campaigns.items():
             argv += [
-                it.group,
-                key_index(device_counters_key(self.tenant_id, it.device_id)),
-                key_index(budget_key(self.tenant_id, it.campaign_id)),
-                it.campaign_id,
-                day,
-                week,
+                cid,
                 _cap(it.day_cap),
                 _cap(it.week_cap),
                 it.value_minor,
                 _cap(it.budget_minor),
                 _cap(it.budget_count),
             ]
-        codes = await self._reserve(keys=keys, args=argv)
+        for it in items:
+            day, week = day_week(it.ts_s)
+            argv += [
+                it.group,
+                devices[it.device_id],
+                campaigns[it.campaign_id][0],
+                day,
+                week,
+            ]
+        try:
+            codes = await _large_command(
+                self.redis, "EVALSHA", self._reserve.sha, len(keys), *keys, *argv
+            )
+        except NoScriptError:
+            codes = await self._reserve(keys=keys, args=argv)  # loads the script
         if codes == -1:
             return None
         return [RESERVE_REASONS[int(c)] for c in codes]
