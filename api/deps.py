@@ -152,7 +152,10 @@ async def tenant_settings(
 async def get_device_service(
     request: Request, principal: PrincipalDep, session: SessionDep
 ) -> DeviceService:
-    return DeviceService(*_device_parts(request, principal, session))
+    return DeviceService(
+        *_device_parts(request, principal, session),
+        offers=offer_service(request, principal, session),
+    )
 
 
 PingServiceDep = Annotated[PingService, Depends(get_ping_service)]

@@ -58,7 +58,7 @@ def _unb64(s: str) -> bytes:
 
 
 def _mac(secret: bytes, signed: str) -> bytes:
-    return hmac.new(secret, signed.encode(), hashlib.sha256).digest()[:_MAC_LEN]
+    return hmac.digest(secret, signed.encode(), "sha256")[:_MAC_LEN]
 
 
 def sign_code(secret: bytes, claims: CodeClaims) -> str:

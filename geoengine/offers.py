@@ -115,6 +115,16 @@ class Schedule:
     days: frozenset[int] = frozenset(range(7))
     timezone: str = "UTC"
 
+    @property
+    def always(self) -> bool:
+        """No dates, no hours, every day: no clock arithmetic needed."""
+        return (
+            self.starts_at is None
+            and self.ends_at is None
+            and self.hour_start is None
+            and len(self.days) == 7
+        )
+
 
 @dataclass(frozen=True)
 class Audience:
@@ -473,6 +483,8 @@ def in_schedule(s: Schedule, ts_s: float, tz: str | None = None) -> bool:
     >>> in_schedule(s, ts), in_schedule(s, ts - 3600)
     (True, False)
     """
+    if s.always:
+        return True
     now = datetime.fromtimestamp(ts_s, UTC)
     if s.starts_at and now < s.starts_at:
         return False
@@ -564,6 +576,7 @@ class CampaignSet:
     by_fence: Mapping[FenceId, tuple[Campaign, ...]]
     by_tag: Mapping[str, tuple[Campaign, ...]]
     near_store: tuple[Campaign, ...]
+    near_by_store_tag: Mapping[str, tuple[Campaign, ...]] = field(default_factory=dict)
 
     @classmethod
     def build(cls, campaigns: Iterable[Campaign]) -> CampaignSet:
@@ -575,11 +588,16 @@ class CampaignSet:
                 by_fence.setdefault(f, []).append(c)
             if c.target.tag is not None:
                 by_tag.setdefault(c.target.tag, []).append(c)
+        near = tuple(c for c in active if c.target.near_store)
+        by_store_tag: dict[str, list[Campaign]] = {}
+        for c in near:
+            by_store_tag.setdefault(c.target.store_tag or "", []).append(c)
         return cls(
             active,
             {k: tuple(v) for k, v in by_fence.items()},
             {k: tuple(v) for k, v in by_tag.items()},
-            tuple(c for c in active if c.target.near_store),
+            near,
+            {k: tuple(v) for k, v in by_store_tag.items()},
         )
 
     @property
@@ -605,16 +623,15 @@ class CampaignSet:
             if c.trigger is t.kind and c.campaign_id not in seen:
                 seen.add(c.campaign_id)
                 out.append((c, t.fence_id))
-        for c in self.near_store:
-            if c.trigger is not t.kind or c.campaign_id in seen:
-                continue
-            for store, dist in t.stores:  # nearest first
-                if store_tags.get(store) == c.target.store_tag and dist <= (
-                    c.target.within_m or 0.0
+        for store, dist in t.stores:  # nearest first
+            for c in self.near_by_store_tag.get(store_tags.get(store, ""), ()):
+                if (
+                    c.trigger is t.kind
+                    and c.campaign_id not in seen
+                    and dist <= (c.target.within_m or 0.0)
                 ):
                     seen.add(c.campaign_id)
                     out.append((c, store))
-                    break
         return out
 
 
@@ -663,10 +680,10 @@ def _rule_reason(
     tz = store.timezone if store is not None else None
     if not in_schedule(c.schedule, t.ts_s, tz):
         return Reason.SCHEDULE
-    if t.flags & UNTRUSTED_FLAGS:
+    if t.flags and t.flags & UNTRUSTED_FLAGS:
         return Reason.UNTRUSTED_POSITION
     limit = 0.5 * store.resolvable_m if store is not None else 0.0
-    if not (math.isfinite(t.accuracy_m) and t.accuracy_m <= limit):
+    if not t.accuracy_m <= limit:  # NaN fails too
         return Reason.INACCURATE
     if not t.marketing:
         return Reason.NO_MARKETING_CONSENT

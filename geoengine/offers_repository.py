@@ -9,7 +9,6 @@ signed, retried delivery carries them.
 
 from __future__ import annotations
 
-import json
 import secrets
 import uuid
 from collections import defaultdict
@@ -18,6 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
 from sqlalchemy import func, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -64,7 +64,7 @@ class NewOffer:
     currency: str
     value_minor: int
     code: str
-    webhook: dict[str, Any]
+    webhook: str  # the JSON of the outbox payload
 
 
 @dataclass(frozen=True)
@@ -88,6 +88,34 @@ class StoredOffer:
     value_minor: int
     redeemed_at: datetime | None
     order_id: str | None
+
+
+_OFFER_COLUMNS = (
+    "id",
+    "campaign_id",
+    "device_id",
+    "customer_id",
+    "fence_id",
+    "issued_at",
+    "expires_at",
+    "currency",
+    "value_minor",
+)
+_DECISION_COLUMNS = (
+    "campaign_id",
+    "device_id",
+    "fence_id",
+    "ts",
+    "outcome",
+    "offer_id",
+)
+
+
+def _json(rows: Sequence[tuple[Any, ...]], columns: Sequence[str]) -> str:
+    """Rows as a JSON array of objects (orjson: UUIDs and datetimes natively)."""
+    return orjson.dumps(
+        [dict(zip(columns, r, strict=True)) for r in rows], option=orjson.OPT_UTC_Z
+    ).decode()
 
 
 def _campaign(row: OfferCampaign) -> StoredCampaign:
@@ -254,6 +282,29 @@ class OfferRepository:
             for d, f in acc.items()
         }
 
+    async def erase_device(self, device_id: str) -> dict[str, int]:
+        """Forget a device: its unredeemed codes, decisions and customer link go;
+        redeemed codes stay (they are part of an order's books) without it."""
+        counts = {}
+        for name, sql in (
+            (
+                "offers",
+                "DELETE FROM offers WHERE device_id = :d AND redeemed_at IS NULL",
+            ),
+            (
+                "offers_anonymised",
+                "UPDATE offers SET device_id = 'erased' WHERE device_id = :d",
+            ),
+            ("offer_decisions", "DELETE FROM offer_decisions WHERE device_id = :d"),
+            (
+                "offer_device_customers",
+                "DELETE FROM offer_device_customers WHERE device_id = :d",
+            ),
+        ):
+            res = await self.session.execute(text(sql), {"d": device_id})
+            counts[name] = int(res.rowcount or 0)
+        return counts
+
     # ---- issuing ---------------------------------------------------------------------------
     async def record(
         self,
@@ -266,9 +317,10 @@ class OfferRepository:
         other suppressions as counts by (campaign, reason), and the webhook
         outbox rows.
 
-        One ``INSERT ... SELECT FROM unnest(arrays)`` per table: a batch may
-        carry hundreds of decisions, and per-row parameter binding would cost
-        more than the rest of the offer path.
+        One ``INSERT ... SELECT FROM jsonb_to_recordset(...)`` per table, the
+        rows serialised by orjson: a batch may issue hundreds of offers, and
+        per-row (or per-array-element) parameter binding would cost more than
+        the rest of the offer path.
         """
         tenant = str(self.tenant_id)
         if offers:
@@ -278,40 +330,49 @@ class OfferRepository:
                     INSERT INTO offers (tenant_id, id, campaign_id, device_id,
                         customer_id, fence_id, issued_at, expires_at, currency,
                         value_minor)
-                    SELECT CAST(:tenant AS uuid), * FROM unnest(
-                        CAST(:id AS uuid[]), CAST(:campaign AS uuid[]),
-                        CAST(:device AS text[]), CAST(:customer AS uuid[]),
-                        CAST(:fence AS bigint[]), CAST(:issued AS timestamptz[]),
-                        CAST(:expires AS timestamptz[]), CAST(:currency AS text[]),
-                        CAST(:value AS bigint[]))
+                    SELECT CAST(:tenant AS uuid), r.* FROM jsonb_to_recordset(
+                        CAST(:rows AS jsonb)) AS r(id uuid, campaign_id uuid,
+                        device_id text, customer_id uuid, fence_id bigint,
+                        issued_at timestamptz, expires_at timestamptz,
+                        currency text, value_minor bigint)
                     """
                 ),
                 {
                     "tenant": tenant,
-                    "id": [str(o.offer_id) for o in offers],
-                    "campaign": [o.campaign_id for o in offers],
-                    "device": [o.device_id for o in offers],
-                    "customer": [o.customer_id for o in offers],
-                    "fence": [o.fence_id for o in offers],
-                    "issued": [o.issued_at for o in offers],
-                    "expires": [o.expires_at for o in offers],
-                    "currency": [o.currency for o in offers],
-                    "value": [o.value_minor for o in offers],
+                    "rows": _json(
+                        [
+                            (
+                                o.offer_id,
+                                o.campaign_id,
+                                o.device_id,
+                                o.customer_id,
+                                o.fence_id,
+                                o.issued_at,
+                                o.expires_at,
+                                o.currency,
+                                o.value_minor,
+                            )
+                            for o in offers
+                        ],
+                        _OFFER_COLUMNS,
+                    ),
                 },
             )
             await self.session.execute(
                 text(
                     """
                     INSERT INTO commerce_outbox (tenant_id, event, subject_id, payload)
-                    SELECT CAST(:tenant AS uuid), 'offer.issued', s, CAST(p AS jsonb)
-                    FROM unnest(CAST(:subject AS text[]), CAST(:payload AS text[]))
-                         AS u(s, p)
+                    SELECT CAST(:tenant AS uuid), 'offer.issued', r.s, r.p
+                    FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(s text, p jsonb)
                     """
                 ),
                 {
                     "tenant": tenant,
-                    "subject": [str(o.offer_id) for o in offers],
-                    "payload": [json.dumps(o.webhook, default=str) for o in offers],
+                    "rows": "["
+                    + ",".join(
+                        f'{{"s":"{o.offer_id}","p":{o.webhook}}}' for o in offers
+                    )
+                    + "]",
                 },
             )
         if decisions:
@@ -320,22 +381,27 @@ class OfferRepository:
                     """
                     INSERT INTO offer_decisions (tenant_id, campaign_id, device_id,
                         fence_id, ts, outcome, offer_id)
-                    SELECT CAST(:tenant AS uuid), * FROM unnest(
-                        CAST(:campaign AS uuid[]), CAST(:device AS text[]),
-                        CAST(:fence AS bigint[]), CAST(:ts AS timestamptz[]),
-                        CAST(:outcome AS text[]), CAST(:offer AS uuid[]))
+                    SELECT CAST(:tenant AS uuid), r.* FROM jsonb_to_recordset(
+                        CAST(:rows AS jsonb)) AS r(campaign_id uuid, device_id text,
+                        fence_id bigint, ts timestamptz, outcome text, offer_id uuid)
                     """
                 ),
                 {
                     "tenant": tenant,
-                    "campaign": [d.campaign_id for d in decisions],
-                    "device": [d.device_id for d in decisions],
-                    "fence": [d.fence_id for d in decisions],
-                    "ts": [d.ts for d in decisions],
-                    "outcome": [d.outcome for d in decisions],
-                    "offer": [
-                        str(d.offer_id) if d.offer_id else None for d in decisions
-                    ],
+                    "rows": _json(
+                        [
+                            (
+                                d.campaign_id,
+                                d.device_id,
+                                d.fence_id,
+                                d.ts,
+                                d.outcome,
+                                d.offer_id,
+                            )
+                            for d in decisions
+                        ],
+                        _DECISION_COLUMNS,
+                    ),
                 },
             )
         if counts:
@@ -344,17 +410,18 @@ class OfferRepository:
                     """
                     INSERT INTO offer_outcome_counts (tenant_id, campaign_id, ts,
                         outcome, n)
-                    SELECT CAST(:tenant AS uuid), c, CAST(:ts AS timestamptz), o, n
-                    FROM unnest(CAST(:campaign AS uuid[]), CAST(:outcome AS text[]),
-                                CAST(:n AS integer[])) AS u(c, o, n)
+                    SELECT CAST(:tenant AS uuid), r.c, CAST(:ts AS timestamptz),
+                        r.o, r.n
+                    FROM jsonb_to_recordset(CAST(:rows AS jsonb))
+                        AS r(c uuid, o text, n integer)
                     """
                 ),
                 {
                     "tenant": tenant,
                     "ts": now,
-                    "campaign": [c for c, _ in counts],
-                    "outcome": [o for _, o in counts],
-                    "n": list(counts.values()),
+                    "rows": _json(
+                        [(c, o, n) for (c, o), n in counts.items()], ("c", "o", "n")
+                    ),
                 },
             )
 

@@ -23,6 +23,7 @@ rebuild) tightens them and releases the budget of expired codes.
 
 from __future__ import annotations
 
+import functools
 import time
 import uuid
 from collections import Counter
@@ -33,6 +34,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
+import orjson
 
 from geoengine.covering import approx_area_m2
 from geoengine.errors import (
@@ -102,7 +104,9 @@ class IssuedOffer:
         }
 
 
+@functools.lru_cache(maxsize=4096)
 def reward_json(c: Campaign) -> dict[str, Any]:
+    """The reward as shown to apps and webhooks (cached per campaign value)."""
     r = c.reward
     return {
         "kind": r.kind.value,
@@ -232,6 +236,12 @@ class OfferService:
     async def link_device(self, device_id: str, customer_id: uuid.UUID) -> None:
         await self.repo.link_device(device_id, customer_id)
         self.cache.forget(self.tenant_id)
+
+    async def erase_device(self, device_id: str) -> dict[str, int]:
+        counts = await self.repo.erase_device(device_id)
+        counts["offer_counters"] = await self.counters.erase_device(device_id)
+        self.cache.forget(self.tenant_id)
+        return counts
 
     async def _active(self) -> ActiveOffers:
         found = self.cache.get(self.tenant_id)
@@ -416,12 +426,10 @@ class OfferService:
                 expires_at,
                 reward_json(camp),
             )
-            payload = {
-                "event": "offer.issued",
-                "device_id": t.device_id,
-                **io.to_json(),
-                "expires_at": expires_at.isoformat(),
-            }
+            payload = orjson.dumps(
+                {"event": "offer.issued", "device_id": t.device_id, **io.to_json()},
+                option=orjson.OPT_UTC_Z,
+            ).decode()
             offers.append(
                 NewOffer(
                     offer_id,

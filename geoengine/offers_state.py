@@ -247,6 +247,11 @@ class OfferCounters:
             argv += ["b", 2, "money", money, "count", count]
         return int(await self._rebuild(keys=keys, args=argv))
 
+    async def erase_device(self, device_id: str) -> int:
+        return int(
+            await self.redis.delete(device_counters_key(self.tenant_id, device_id))
+        )
+
     async def budget(self, campaign_id: str) -> tuple[int, int]:
         money, count = await self.redis.hmget(
             budget_key(self.tenant_id, campaign_id), "money", "count"

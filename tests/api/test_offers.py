@@ -405,3 +405,40 @@ def _device_of(pings: list[dict], offer: dict) -> str:
         if device_digest(p["device_id"]) == digest:
             return p["device_id"]
     raise AssertionError("no device for the offer")
+
+
+class TestDwellAndErasure:
+    async def test_dwell_trigger(self, client, make_tenant):
+        t, _, cid = await _setup(
+            client, make_tenant, campaign={**CAMPAIGN, "trigger": "dwell"}, dwell_s=300
+        )
+        stay = [ping("d1", 150 + 30 * k, *STORE) for k in range(12)]
+        offers = await _offers(client, t, walk_in("d1"))
+        assert offers == []  # enter only
+        offers = await _offers(client, t, stay)
+        assert len(offers) == 1 and offers[0]["campaign_id"] == cid
+
+    async def test_erasing_a_device_forgets_its_offers(
+        self, client, make_tenant, owner_engine
+    ):
+        t, _, _ = await _setup(client, make_tenant, devices=("d1", "d2"))
+        (cust,) = await setup_shop(client, t)
+        redeemed = (await _offers(client, t, walk_in("d1")))[0]["code"]
+        await _offers(client, t, walk_in("d1", 86_400))  # next day: a second code
+        r = await client.post(
+            "/v1/orders",
+            headers=t.headers("checkout"),
+            json=order_body(cust, 1, offer_code=redeemed),
+        )
+        assert r.status_code == 201, r.text
+        r = await client.delete("/v1/devices/d1", headers=t.headers("device"))
+        assert r.status_code == 200, r.text
+        assert r.json()["offers"] == 1 and r.json()["offers_anonymised"] == 1
+        with owner_engine.begin() as conn:
+            rows = conn.execute(
+                text("SELECT device_id, redeemed_at IS NOT NULL FROM offers")
+            ).all()
+            decisions = conn.execute(
+                text("SELECT count(*) FROM offer_decisions WHERE device_id = 'd1'")
+            ).scalar()
+        assert rows == [("erased", True)] and decisions == 0
