@@ -577,6 +577,9 @@ class CampaignSet:
     by_tag: Mapping[str, tuple[Campaign, ...]]
     near_store: tuple[Campaign, ...]
     near_by_store_tag: Mapping[str, tuple[Campaign, ...]] = field(default_factory=dict)
+    # per campaign id: rank key (best first), whether audience facts are needed
+    rank: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)
+    needs_facts: frozenset[str] = frozenset()
 
     @classmethod
     def build(cls, campaigns: Iterable[Campaign]) -> CampaignSet:
@@ -598,6 +601,8 @@ class CampaignSet:
             {k: tuple(v) for k, v in by_tag.items()},
             near,
             {k: tuple(v) for k, v in by_store_tag.items()},
+            {c.campaign_id: (*reward_rank(c.reward), c.campaign_id) for c in active},
+            frozenset(c.campaign_id for c in active if c.audience.needs_facts),
         )
 
     @property
@@ -654,16 +659,30 @@ def evaluate_triggers(
     decisions: list[Decision] = []
     candidates: list[Candidate] = []
     tags = {f.fence_id: f.tag for f in fences.values() if f.tag is not None}
+    rank, needs_facts = campaigns.rank, campaigns.needs_facts
     for g, t in enumerate(triggers):
         matched = campaigns.matching(t, fences.get(t.fence_id), tags)
         if not matched:
             continue
-        matched.sort(key=lambda cs: (reward_rank(cs[0].reward), cs[0].campaign_id))
+        if len(matched) > 1:
+            matched.sort(key=lambda cs: rank[cs[0].campaign_id])
         facts = customers.get(t.device_id, NO_CUSTOMER)
+        # the same for every campaign of this trigger
+        common = (
+            Reason.UNTRUSTED_POSITION
+            if t.flags and t.flags & UNTRUSTED_FLAGS
+            else Reason.NO_MARKETING_CONSENT
+            if not t.marketing
+            else None
+        )
         for c, store in matched:
-            reason = _rule_reason(t, c, fences.get(store), facts)
-            if reason is None and in_holdout(
-                c.campaign_id, t.device_id, c.holdout_share
+            reason = _rule_reason(
+                t, c, fences.get(store), facts, c.campaign_id in needs_facts, common
+            )
+            if (
+                reason is None
+                and c.holdout_share
+                and in_holdout(c.campaign_id, t.device_id, c.holdout_share)
             ):
                 reason = Reason.HOLDOUT
             if reason is not None:
@@ -675,19 +694,26 @@ def evaluate_triggers(
 
 
 def _rule_reason(
-    t: Trigger, c: Campaign, store: FenceFacts | None, facts: CustomerFacts
+    t: Trigger,
+    c: Campaign,
+    store: FenceFacts | None,
+    facts: CustomerFacts,
+    needs_facts: bool,
+    common: Reason | None,
 ) -> Reason | None:
-    tz = store.timezone if store is not None else None
-    if not in_schedule(c.schedule, t.ts_s, tz):
+    """The first rule (in reporting order) that refuses this pair, if any."""
+    if not c.schedule.always and not in_schedule(
+        c.schedule, t.ts_s, store.timezone if store is not None else None
+    ):
         return Reason.SCHEDULE
-    if t.flags and t.flags & UNTRUSTED_FLAGS:
-        return Reason.UNTRUSTED_POSITION
+    if common is Reason.UNTRUSTED_POSITION:
+        return common
     limit = 0.5 * store.resolvable_m if store is not None else 0.0
     if not t.accuracy_m <= limit:  # NaN fails too
         return Reason.INACCURATE
-    if not t.marketing:
-        return Reason.NO_MARKETING_CONSENT
-    if c.audience.needs_facts and not matches_audience(
+    if common is not None:
+        return common
+    if needs_facts and not matches_audience(
         c.audience, facts, c.reward.currency, t.ts_s
     ):
         return Reason.AUDIENCE

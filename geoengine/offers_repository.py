@@ -465,17 +465,18 @@ class OfferRepository:
 
     # ---- counters ------------------------------------------------------------------------------
     async def counters(
-        self, now: datetime
+        self, now: datetime, window_days: int = 14
     ) -> tuple[dict[str, dict[str, int]], dict[str, tuple[int, int]]]:
         """Cap and budget counters as the reservation script keeps them.
 
-        Device counters from the offers issued in the last 8 days; budgets: the
+        Device counters from the offers issued in the last ``window_days``
+        (timestamps of their pings); budgets: the
         maximum value of outstanding (unexpired, unredeemed) codes plus the
         actual discount of redeemed ones, and their number.
         """
         rows = await self.session.execute(
             select(Offer.device_id, Offer.campaign_id, Offer.issued_at).where(
-                Offer.issued_at >= now - timedelta(days=8)
+                Offer.issued_at >= now - timedelta(days=window_days)
             )
         )
         device: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
@@ -511,6 +512,8 @@ class OfferRepository:
                 SELECT outcome, sum(n) FROM (
                   SELECT outcome, count(*) AS n FROM offer_decisions
                   WHERE campaign_id = :c GROUP BY outcome
+                  UNION ALL
+                  SELECT 'issued', count(*) FROM offers WHERE campaign_id = :c
                   UNION ALL
                   SELECT outcome, sum(n) FROM offer_outcome_counts
                   WHERE campaign_id = :c GROUP BY outcome
@@ -554,15 +557,20 @@ class OfferRepository:
         """Per group (``treatment``: issued, ``holdout``): (devices, converted).
 
         A device converts when its customer places an order within
-        ``attribution_days`` of its first issued/holdout decision.
+        ``attribution_days`` of its first offer (or holdout decision).
         """
         rows = await self.session.execute(
             text(
                 """
                 WITH exposed AS (
-                  SELECT device_id, min(ts) AS ts, bool_or(outcome = 'issued') AS treated
-                  FROM offer_decisions
-                  WHERE campaign_id = :c AND outcome IN ('issued', 'holdout')
+                  SELECT device_id, min(ts) AS ts, bool_or(treated) AS treated
+                  FROM (
+                    SELECT device_id, issued_at AS ts, true AS treated FROM offers
+                    WHERE campaign_id = :c
+                    UNION ALL
+                    SELECT device_id, ts, false FROM offer_decisions
+                    WHERE campaign_id = :c AND outcome = 'holdout'
+                  ) d
                   GROUP BY device_id
                 )
                 SELECT e.treated, count(*),

@@ -71,7 +71,12 @@ from geoengine.offers_repository import (
     StoredCampaign,
     TenantOfferSettings,
 )
-from geoengine.offers_state import Counters, OfferCounters, Reservation
+from geoengine.offers_state import (
+    REBUILD_WINDOW_DAYS,
+    Counters,
+    OfferCounters,
+    Reservation,
+)
 from geoengine.proximity import FenceProximity
 from geoengine.types import FenceId, Geofence
 
@@ -306,6 +311,7 @@ class OfferService:
             for d in decisions
             if d.outcome != Reason.HOLDOUT.value
         )
+        # per device: the holdout (issued offers are their own record)
         records = [
             NewDecision(
                 d.campaign.campaign_id,
@@ -315,16 +321,6 @@ class OfferService:
                 d.outcome,
             )
             for d in held
-        ] + [
-            NewDecision(
-                o.campaign_id,
-                o.device_id,
-                o.fence_id,
-                o.issued_at,
-                "issued",
-                o.offer_id,
-            )
-            for o in offers
         ]
         await self.repo.record(
             offers, records, counts, datetime.fromtimestamp(self.now(), UTC)
@@ -379,15 +375,44 @@ class OfferService:
             )
             for c in candidates
         ]
-        if not await self.counters.ready():
+        ready, wanted = await self.counters.status()
+        if not ready:
             await self.reconcile()
+        elif wanted and await self.counters.claim_reconcile():
+            await self.reconcile(budgets_only=True)  # release expired codes
         await self.repo.lock_shared()
-        res = await self.counters.reserve(
-            items, settings.device_cap_per_day, settings.device_cap_per_week
-        )
-        if res is None:  # lost again between the check and the lock: grant nothing
-            return [Reason.STATE_UNAVAILABLE] * len(items)
-        return res
+        # Rounds: the best remaining candidate of every undecided trigger, so a
+        # round is one script call over about one item per trigger; a trigger
+        # whose candidate was refused tries its next one in the next round.
+        out: list[Reason | None] = [Reason.OUTRANKED] * len(items)
+        queues: dict[int, list[int]] = {}
+        for i, it in enumerate(items):
+            queues.setdefault(it.group, []).append(i)
+        heads = dict.fromkeys(queues, 0)
+        budget_refused = False
+        while heads:
+            picked = [queues[g][h] for g, h in heads.items()]
+            res = await self.counters.reserve(
+                [items[i] for i in picked],
+                settings.device_cap_per_day,
+                settings.device_cap_per_week,
+            )
+            if res is None:  # lost between the check and the lock: grant nothing
+                for g, h in heads.items():
+                    for i in queues[g][h:]:
+                        out[i] = Reason.STATE_UNAVAILABLE
+                break
+            for i, r in zip(picked, res, strict=True):
+                out[i] = r
+                budget_refused |= r in (Reason.BUDGET_MONEY, Reason.BUDGET_REDEMPTIONS)
+            heads = {
+                g: h + 1
+                for (g, h), r in zip(heads.items(), res, strict=True)
+                if r is not None and h + 1 < len(queues[g])
+            }
+        if budget_refused:
+            await self.counters.want_reconcile()
+        return out
 
     def _mint(
         self,
@@ -398,18 +423,22 @@ class OfferService:
         offers: list[NewOffer] = []
         issued: dict[int, list[IssuedOffer]] = {}
         now = self.now()
+        per_campaign: dict[str, tuple[uuid.UUID, dict[str, Any]]] = {}
         for c in granted:
             t, camp = c.trigger, c.campaign
+            cid = camp.campaign_id
+            if cid not in per_campaign:
+                per_campaign[cid] = (uuid.UUID(cid), reward_json(camp))
+            campaign_uuid, reward = per_campaign[cid]
             offer_id = uuid.uuid4()
-            issued_s = max(now, t.ts_s)
-            expires_s = int(issued_s) + camp.code_ttl_s
+            expires_s = int(max(now, t.ts_s)) + camp.code_ttl_s
             code = sign_code(
                 settings.secret,
                 CodeClaims(
                     settings.key_version,
                     self.tenant_id,
                     offer_id,
-                    uuid.UUID(camp.campaign_id),
+                    campaign_uuid,
                     expires_s,
                     device_digest(t.device_id),
                 ),
@@ -419,21 +448,32 @@ class OfferService:
             io = IssuedOffer(
                 str(offer_id),
                 code,
-                camp.campaign_id,
+                cid,
                 camp.name,
                 t.fence_id,
                 c.store_id,
                 expires_at,
-                reward_json(camp),
+                reward,
             )
+            # the webhook carries the code and its binding; the campaign (name,
+            # reward) is one GET /v1/campaigns/{id} away
             payload = orjson.dumps(
-                {"event": "offer.issued", "device_id": t.device_id, **io.to_json()},
+                {
+                    "event": "offer.issued",
+                    "offer_id": io.offer_id,
+                    "code": code,
+                    "campaign_id": cid,
+                    "device_id": t.device_id,
+                    "fence_id": t.fence_id,
+                    "store_fence_id": c.store_id,
+                    "expires_at": expires_at,
+                },
                 option=orjson.OPT_UTC_Z,
             ).decode()
             offers.append(
                 NewOffer(
                     offer_id,
-                    camp.campaign_id,
+                    cid,
                     t.device_id,
                     fact.customer_id if fact is not None else None,
                     t.fence_id,
@@ -449,18 +489,21 @@ class OfferService:
         return offers, issued
 
     # ---- reconciliation -------------------------------------------------------------------
-    async def reconcile(self) -> Counters:
+    async def reconcile(self, budgets_only: bool = False) -> Counters:
         """Rebuild the Redis counters from PostGIS (exclusive lock, own transaction).
 
         Waits for in-flight issuers (they hold the shared lock until commit), so
-        the counts include them; sets the "complete" marker.
+        the counts include them; sets the "complete" marker. Budgets release
+        the value of expired, unredeemed codes. ``budgets_only``: leave the
+        per-device counters alone (only when they are known complete).
         """
         async with self.rebuild_repo() as repo:
             await repo.lock_exclusive()
             device, budget = await repo.counters(
-                datetime.fromtimestamp(self.now(), UTC)
+                datetime.fromtimestamp(self.now(), UTC),
+                window_days=0 if budgets_only else REBUILD_WINDOW_DAYS,
             )
-            counters = Counters(device, budget)
+            counters = Counters({} if budgets_only else device, budget)
             await self.counters.rebuild(counters)
         return counters
 

@@ -6,7 +6,8 @@ Key scheme (braces: the Redis Cluster hash tag, as in :mod:`geoengine.state`):
   ``c:<campaign>:d:<day>`` and ``c:<campaign>:w:<week>`` (per campaign) and
   ``g:d:<day>``, ``g:w:<week>`` (across campaigns); UTC day numbers and
   Monday-based week numbers (:func:`geoengine.offers.day_week`). TTL
-  ``device_ttl_s`` (8 days: past the longest window), refreshed on each grant.
+  ``device_ttl_s`` (15 days: the current and the previous ISO week, for pings
+  that arrive late), refreshed on each grant.
 * ``ob:{<tenant>:<campaign>}``: hash of a campaign's budget reservations,
   ``money`` (minor units: the maximum value of every outstanding code plus the
   actual discount of redeemed ones) and ``count`` (outstanding plus redeemed
@@ -15,6 +16,10 @@ Key scheme (braces: the Redis Cluster hash tag, as in :mod:`geoengine.state`):
   rebuilt from PostGIS. Without it (Redis restarted, flushed or evicted) the
   reservation script refuses to grant anything until the service has rebuilt
   the counters from the ``offers`` table.
+* ``oq:{<tenant>}``: set (1 h TTL) when a reservation was refused for budget:
+  the next issuer releases the budget of expired codes by reconciling the
+  budgets with PostGIS; ``ol:{<tenant>}`` (60 s TTL) makes that happen at most
+  once a minute per tenant.
 
 The reservation is one Lua script over all the keys of a batch, atomic on a
 single Redis node. (On Redis Cluster, device and budget keys live in different
@@ -34,7 +39,8 @@ from redis.exceptions import NoScriptError
 from geoengine.offers import RESERVE_REASONS, Reason, day_week
 from geoengine.state import _large_command
 
-DEVICE_TTL_S = 8 * 86_400
+DEVICE_TTL_S = 15 * 86_400
+REBUILD_WINDOW_DAYS = 14  # offers counted by a rebuild (two ISO weeks)
 
 
 def device_counters_key(tenant_id: uuid.UUID, device_id: str) -> str:
@@ -47,6 +53,14 @@ def budget_key(tenant_id: uuid.UUID, campaign_id: str) -> str:
 
 def ready_key(tenant_id: uuid.UUID) -> str:
     return f"or:{{{tenant_id}}}"
+
+
+def reconcile_wanted_key(tenant_id: uuid.UUID) -> str:
+    return f"oq:{{{tenant_id}}}"
+
+
+def reconcile_lease_key(tenant_id: uuid.UUID) -> str:
+    return f"ol:{{{tenant_id}}}"
 
 
 # KEYS[1]: ready marker, then the device keys, then one budget key per campaign.
@@ -176,6 +190,25 @@ class OfferCounters:
     async def ready(self) -> bool:
         return bool(await self.redis.exists(ready_key(self.tenant_id)))
 
+    async def status(self) -> tuple[bool, bool]:
+        """(counters complete, budget reconciliation wanted)."""
+        ready, wanted = await self.redis.mget(
+            ready_key(self.tenant_id), reconcile_wanted_key(self.tenant_id)
+        )
+        return ready is not None, wanted is not None
+
+    async def want_reconcile(self) -> None:
+        await self.redis.set(reconcile_wanted_key(self.tenant_id), 1, ex=3600)
+
+    async def claim_reconcile(self, every_s: int = 60) -> bool:
+        """True for at most one caller per ``every_s`` (then the wish is cleared)."""
+        if not await self.redis.set(
+            reconcile_lease_key(self.tenant_id), 1, nx=True, ex=every_s
+        ):
+            return False
+        await self.redis.delete(reconcile_wanted_key(self.tenant_id))
+        return True
+
     async def reserve(
         self,
         items: Sequence[Reservation],
@@ -234,7 +267,11 @@ class OfferCounters:
         return [RESERVE_REASONS[int(c)] for c in codes]
 
     async def rebuild(self, counters: Counters) -> int:
-        """Overwrite the counters with ``counters`` and mark them complete."""
+        """Overwrite the counters with ``counters`` and mark them complete.
+
+        With an empty ``counters.device``, only the budgets are overwritten (the
+        device counters are left as they are).
+        """
         keys = [ready_key(self.tenant_id)]
         argv: list[str | int] = [self.device_ttl_ms]
         for device, fields in counters.device.items():

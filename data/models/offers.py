@@ -107,7 +107,8 @@ class Offer(TenantOwned, Base):
 
 
 class OfferDecision(TenantOwned, Base):
-    """A per-device decision: ``issued`` or ``holdout`` (the lift's two groups)."""
+    """A per-device ``holdout`` decision (the lift's control group; the offered
+    group is the ``offers`` table)."""
 
     __tablename__ = "offer_decisions"
     __table_args__ = (

@@ -442,3 +442,24 @@ class TestDwellAndErasure:
                 text("SELECT count(*) FROM offer_decisions WHERE device_id = 'd1'")
             ).scalar()
         assert rows == [("erased", True)] and decisions == 0
+
+
+class TestBudgets:
+    async def test_expired_codes_give_their_budget_back(
+        self, client, make_tenant, owner_engine
+    ):
+        one = {**CAMPAIGN, "limits": {"budget_redemptions": 1}}
+        t, _, cid = await _setup(
+            client, make_tenant, devices=("d1", "d2", "d3"), campaign=one
+        )
+        assert len(await _offers(client, t, walk_in("d1"))) == 1
+        assert await _offers(client, t, walk_in("d2")) == []  # budget reserved
+        with owner_engine.begin() as conn:
+            conn.execute(text("UPDATE offers SET expires_at = now() - interval '1 s'"))
+        # the refusal asked for a reconciliation: the next issuer releases it
+        assert len(await _offers(client, t, walk_in("d3"))) == 1
+        r = await client.post("/v1/offers/reconcile", headers=t.headers())
+        assert r.json()["budgets"][cid] == {"reserved_minor": 2000, "reserved_codes": 1}
+        r = await client.get(f"/v1/campaigns/{cid}/report", headers=t.headers())
+        assert r.json()["issued"] == 2
+        assert r.json()["suppressed"] == {"budget_redemptions": 1}
