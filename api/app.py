@@ -20,6 +20,7 @@ from api.routers import (
     commerce,
     geofences,
     health,
+    offers,
     payment_provider,
     pings,
     prepositioning,
@@ -32,6 +33,7 @@ from api.tax_runtime import ResolverHolder
 from data.db import check_app_role, make_app_engine, make_sessionmaker
 from data.redis import make_redis
 from data.state import RateLimiter
+from geoengine.offers_service import CampaignCache
 from routing.state import QUEUE_NAME
 from tax_zones.rates import RateTable, TaxRules
 from tax_zones.state import TtlCache
@@ -71,6 +73,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.tax_rules = TaxRules.from_csv(settings.tax_rules_dir)
     app.state.tax_registrations_cache = TtlCache(30.0)
     app.state.tenant_settings_cache = TtlCache(30.0)
+    app.state.offer_campaign_cache = CampaignCache()
     app.state.routing_queue = Queue(
         QUEUE_NAME, connection=SyncRedis.from_url(settings.resolved_redis_url())
     )
@@ -115,6 +118,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(prepositioning.router)
     app.include_router(commerce.router)
     app.include_router(payment_provider.router)
+    app.include_router(offers.router)
     app.add_middleware(
         EdgeMiddleware,
         max_body_bytes=settings.max_body_bytes,

@@ -6,6 +6,7 @@ import asyncio
 import dataclasses
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -20,8 +21,11 @@ from commerce.provider_repository import ProviderEventRepository
 from commerce.provider_service import ProviderWebhookService
 from commerce.repository import CommerceRepository
 from commerce.service import CommerceService
-from data.db import bind_tenant_lazily
+from data.db import bind_tenant_lazily, tenant_session
 from data.repository import TenantRepository
+from geoengine.offers_repository import OfferRepository
+from geoengine.offers_service import OfferService
+from geoengine.offers_state import OfferCounters
 from geoengine.repository import DeviceRepository, GeofenceRepository
 from geoengine.service import DeviceService, GeofenceService, GeoParams, PingService
 from geoengine.state import DeviceStateRedis, RecordStream
@@ -113,11 +117,41 @@ def _device_parts(
     )
 
 
+def offer_service(
+    request: Request, principal: Principal, session: AsyncSession
+) -> OfferService:
+    """Offers of the caller's tenant; rebuilds run in a transaction of their own."""
+    state = request.app.state
+    tenant_id = principal.tenant_id
+
+    @asynccontextmanager
+    async def rebuild_repo() -> AsyncIterator[OfferRepository]:
+        async with tenant_session(state.sessionmaker, tenant_id) as own:
+            yield OfferRepository(own, tenant_id)
+
+    return OfferService(
+        OfferRepository(session, tenant_id),
+        OfferCounters(state.redis, tenant_id),
+        state.offer_campaign_cache,
+        rebuild_repo,
+    )
+
+
+async def get_offer_service(
+    request: Request, principal: PrincipalDep, session: SessionDep
+) -> OfferService:
+    return offer_service(request, principal, session)
+
+
+OfferServiceDep = Annotated[OfferService, Depends(get_offer_service)]
+
+
 async def get_ping_service(
     request: Request,
     principal: PrincipalDep,
     session: SessionDep,
     fences: GeofenceServiceDep,
+    offers: OfferServiceDep,
 ) -> PingService:
     devices, device_state, stream = _device_parts(request, principal, session)
     settings = await tenant_settings(request, principal, session)
@@ -130,6 +164,7 @@ async def get_ping_service(
         request.app.state.geo_params,
         store_exact_points=settings.get("ping_precision", "exact") == "exact",
         service_area=settings.get(SERVICE_AREA_SHAPE),
+        offers=offers,
     )
 
 
@@ -154,7 +189,10 @@ SERVICE_AREA_SHAPE = "_service_area_shape"
 async def get_device_service(
     request: Request, principal: PrincipalDep, session: SessionDep
 ) -> DeviceService:
-    return DeviceService(*_device_parts(request, principal, session))
+    return DeviceService(
+        *_device_parts(request, principal, session),
+        offers=offer_service(request, principal, session),
+    )
 
 
 PingServiceDep = Annotated[PingService, Depends(get_ping_service)]
@@ -249,10 +287,16 @@ PrepositioningServiceDep = Annotated[
 
 # ---- commerce -------------------------------------------------------------------
 async def get_commerce_service(
-    principal: PrincipalDep, session: SessionDep, tax: TaxServiceDep
+    principal: PrincipalDep,
+    session: SessionDep,
+    tax: TaxServiceDep,
+    offers: OfferServiceDep,
 ) -> CommerceService:
     return CommerceService(
-        CommerceRepository(session, principal.tenant_id), tax, principal.actor
+        CommerceRepository(session, principal.tenant_id),
+        tax,
+        principal.actor,
+        offers=offers,
     )
 
 

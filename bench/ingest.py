@@ -8,7 +8,14 @@ database on the project's own PostgreSQL and Redis, imports 10,000 fences around
 * pings/second through ``POST /v1/pings/batch`` (batches of 10,000, several
   clients at once): HTTP, validation, fusion, Redis state, events, queueing;
 * latency p50/p99 of single ``POST /v1/pings`` under concurrent load;
-* as a machine-speed reference in the same run, requests/second of ``/healthz``.
+* as a machine-speed reference in the same run, requests/second of ``/healthz``;
+* with ``--campaigns N`` (default 200): batch throughput with and without
+  proximity-offer campaigns in the same run. A second tenant gets the same
+  fences, consents and ping history plus N active campaigns (by tag on enter,
+  by tag on dwell, and "within 200 m of a store with tag X"); then the same
+  batch bodies go to both tenants, alternating which goes first, ``--rounds``
+  times, so that the machine's drifting load hits both alike. Offers issued and enter/dwell
+  events are counted from the responses.
 
 Request bodies are serialised before the clock starts (the client only sends
 bytes) and the client's own CPU time is reported, since client and server share
@@ -89,9 +96,17 @@ def _cpu_s() -> float:
 
 
 async def batch_throughput(
-    base: str, key: str, bodies: list[tuple[bytes, int]], clients: int
+    base: str,
+    key: str,
+    bodies: list[tuple[bytes, int]],
+    clients: int,
+    seen: dict[str, int] | None = None,
 ) -> tuple[float, int]:
-    """Send pre-serialised batch bodies with ``clients`` connections at once."""
+    """Send pre-serialised batch bodies with ``clients`` connections at once.
+
+    ``seen`` (if given) counts enter/dwell events and issued offers in the
+    responses (a byte count, no JSON parsing on the client).
+    """
     headers = {"Authorization": f"Bearer {key}", **_JSON}
     queue: asyncio.Queue[tuple[bytes, int]] = asyncio.Queue()
     for b in bodies:
@@ -106,10 +121,79 @@ async def batch_throughput(
                 r = await c.post("/v1/pings/batch", content=body, headers=headers)
                 r.raise_for_status()
                 done += n
+                if seen is not None:
+                    raw = r.content
+                    seen["enter"] += raw.count(b'"kind":"enter"')
+                    seen["dwell"] += raw.count(b'"kind":"dwell"')
+                    seen["offers"] += raw.count(b'"offer_id"')
 
     start = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(clients)))
     return time.perf_counter() - start, done
+
+
+def campaign_spec(i: int, brands: int) -> dict:
+    """One of the benchmark's campaigns: by tag (enter or dwell) or near a store."""
+    kind = i % 3
+    tag = f"brand{i % brands}"
+    return {
+        "name": f"bench {i}",
+        "trigger": "dwell" if kind == 1 else "enter",
+        "target": (
+            {"near_store": {"tag": tag, "within_m": 200}} if kind == 2 else {"tag": tag}
+        ),
+        "reward": {
+            "kind": "percent",
+            "percent": "10",
+            "max_discount_minor": 1000,
+            "currency": "USD",
+        },
+        "limits": {
+            "per_device_per_day": 1,
+            "per_device_per_week": 3,
+            "budget_minor": 10_000_000,
+        },
+        "holdout_share": 0.05,
+    }
+
+
+async def load_tenant(
+    c: httpx.AsyncClient, admin: dict, fences: list, devices: int
+) -> tuple[float, float]:
+    """Import the fences (tagged ``brand<id % 50>``) and record consent for every
+    device; returns the seconds each took."""
+    t = time.perf_counter()
+    for start in range(0, len(fences), 5000):
+        feats = [
+            {
+                "type": "Feature",
+                "geometry": mapping(f.geometry),
+                "properties": {
+                    "external_id": f"f{f.id}",
+                    "dwell_s": 300,
+                    "tag": f"brand{f.id % 50}",
+                },
+            }
+            for f in fences[start : start + 5000]
+        ]
+        r = await c.post(
+            "/v1/geofences/import",
+            headers=admin,
+            json={"type": "FeatureCollection", "features": feats},
+        )
+        r.raise_for_status()
+    import_s = time.perf_counter() - t
+    t = time.perf_counter()
+    for start in range(0, devices, 10_000):
+        items = [
+            {"device_id": f"dev-{d}", "location": True, "marketing": True}
+            for d in range(start, min(start + 10_000, devices))
+        ]
+        r = await c.post(
+            "/v1/devices/consent/batch", headers=admin, json={"items": items}
+        )
+        r.raise_for_status()
+    return import_s, time.perf_counter() - t
 
 
 async def warm_up(base: str, key: str, bodies: list[bytes], rounds: int = 20) -> int:
@@ -190,6 +274,7 @@ async def main(args: argparse.Namespace) -> None:
 
     redis.Redis.from_url(redis_url).flushdb()
     keys = await create_tenant(url, ("admin", "device"))
+    keys_b = await create_tenant(url, ("admin", "device")) if args.campaigns else {}
     in_app = "true" if args.persister == "in-app" else "false"
     env = {"GEOCOMMERCE_RUN_PERSISTER": in_app}
     server, base = start_server(url, redis_url, args.workers, env)
@@ -200,34 +285,15 @@ async def main(args: argparse.Namespace) -> None:
         fences = make_fences(args.fences, rng)
         admin = {"Authorization": f"Bearer {keys['admin']}"}
         async with httpx.AsyncClient(base_url=base, timeout=600) as c:
-            t = time.perf_counter()
-            for start in range(0, len(fences), 5000):
-                feats = [
-                    {
-                        "type": "Feature",
-                        "geometry": mapping(f.geometry),
-                        "properties": {"external_id": f"f{f.id}", "dwell_s": 300},
-                    }
-                    for f in fences[start : start + 5000]
-                ]
-                r = await c.post(
-                    "/v1/geofences/import",
-                    headers=admin,
-                    json={"type": "FeatureCollection", "features": feats},
-                )
-                r.raise_for_status()
-            import_s = time.perf_counter() - t
-            t = time.perf_counter()
-            for start in range(0, args.devices, 10_000):
-                items = [
-                    {"device_id": f"dev-{d}", "location": True}
-                    for d in range(start, min(start + 10_000, args.devices))
-                ]
-                r = await c.post(
-                    "/v1/devices/consent/batch", headers=admin, json={"items": items}
-                )
-                r.raise_for_status()
-            consent_s = time.perf_counter() - t
+            import_s, consent_s = await load_tenant(c, admin, fences, args.devices)
+            if args.campaigns:
+                admin_b = {"Authorization": f"Bearer {keys_b['admin']}"}
+                await load_tenant(c, admin_b, fences, args.devices)
+                for i in range(args.campaigns):
+                    r = await c.post(
+                        "/v1/campaigns", headers=admin_b, json=campaign_spec(i, 50)
+                    )
+                    r.raise_for_status()
         clock: dict[int, float] = {}
         t0 = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
 
@@ -241,14 +307,34 @@ async def main(args: argparse.Namespace) -> None:
         cpu = _cpu_s()
         elapsed, n = await batch_throughput(base, keys["device"], bodies, args.clients)
         batch_cpu = _cpu_s() - cpu
+        single_pings = make_pings(rng, args.singles, args.devices, t0, clock)
         singles = [
             _request("POST", "/v1/pings", keys["device"], orjson.dumps(p))
-            for p in make_pings(rng, args.singles, args.devices, t0, clock)
+            for p in single_pings
         ]
         cpu = _cpu_s()
         lat = np.array(await raw_latency(port, singles, args.concurrency)) * 1000
         single_cpu = _cpu_s() - cpu
         hz = await healthz_rate(port, 4000, args.concurrency)
+        compare: dict[str, list] = {"without": [0.0, 0, None], "with": [0.0, 0, None]}
+        if args.campaigns:
+            tenants = {"without": keys["device"], "with": keys_b["device"]}
+            # the second tenant's devices get the first one's history (untimed),
+            # so both see the same events from here on
+            history = small * warm_rounds + [b for b, _ in bodies]
+            history.append(orjson.dumps({"pings": single_pings}))
+            await batch_throughput(base, keys_b["device"], [(b, 0) for b in history], 1)
+            for name in compare:
+                compare[name][2] = {"enter": 0, "dwell": 0, "offers": 0}
+            for r in range(args.rounds):
+                bodies = [body(args.batch) for _ in range(args.batches_per_round)]
+                order = ("without", "with") if r % 2 == 0 else ("with", "without")
+                for name in order:
+                    e, k = await batch_throughput(
+                        base, tenants[name], bodies, args.clients, compare[name][2]
+                    )
+                    compare[name][0] += e
+                    compare[name][1] += k
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -270,6 +356,20 @@ async def main(args: argparse.Namespace) -> None:
         f"{len(lat)} requests): p50 {np.percentile(lat, 50):.2f} ms, "
         f"p99 {np.percentile(lat, 99):.2f} ms (client CPU {single_cpu:.2f} s)"
     )
+    if args.campaigns:
+        rates = {}
+        for name, (e, k, seen) in compare.items():
+            rates[name] = k / e
+            label = f"{args.campaigns} campaigns" if name == "with" else "no campaigns"
+            print(
+                f"batch ingest, {label}: {k} pings in {e:.2f} s = {k / e:,.0f} "
+                f"pings/s (enter {seen['enter']}, dwell {seen['dwell']}, "
+                f"offers issued {seen['offers']})"
+            )
+        print(
+            f"with campaigns / without, same run, interleaved over {args.rounds} "
+            f"rounds: {rates['with'] / rates['without']:.2f}"
+        )
     print(f"load average before/after: {load0} / {os.getloadavg()}")
     print(f"reference: GET /healthz {hz:,.0f} requests/s in the same run")
 
@@ -286,6 +386,14 @@ if __name__ == "__main__":
     p.add_argument("--clients", type=int, default=2)
     p.add_argument("--singles", type=int, default=3000)
     p.add_argument("--concurrency", type=int, default=8)
+    p.add_argument(
+        "--campaigns",
+        type=int,
+        default=200,
+        help="offer campaigns of the second tenant (0: skip the comparison)",
+    )
+    p.add_argument("--rounds", type=int, default=6)
+    p.add_argument("--batches-per-round", type=int, default=2)
     p.add_argument(
         "--persister",
         choices=("process", "in-app", "none"),

@@ -59,8 +59,10 @@ from commerce.invoices import (
     transition_invoice,
 )
 from commerce.money import currency_exponent, parse_minor
+from commerce.offer_port import OfferRedeemer
 from commerce.orders import (
     Discount,
+    DiscountKind,
     Order,
     OrderLine,
     OrderStatus,
@@ -251,11 +253,13 @@ class CommerceService:
         tax: TaxService,
         actor: str,
         params: CommerceParams | None = None,
+        offers: OfferRedeemer | None = None,
     ) -> None:
         self.repo = repo
         self.tax = tax
         self.actor = actor
         self.params = params or CommerceParams()
+        self.offers = offers
 
     # ---- plumbing ------------------------------------------------------------
     async def _record(self, event: str, subject_id: str, data: dict[str, Any]) -> None:
@@ -342,8 +346,13 @@ class CommerceService:
         ship_to: GeoPoint,
         ship_from: GeoPoint | None = None,
         ship_from_label: str | None = None,
+        offer_code: str | None = None,
     ) -> tuple[StoredOrder, OrderTotals]:
-        """A draft order priced from the catalog."""
+        """A draft order priced from the catalog.
+
+        ``offer_code``: a proximity offer's code; its discount is added as
+        fixed line discounts and the code is marked redeemed in this transaction.
+        """
         customer = await self._customer(customer_id)
         if customer.erased:
             raise InvalidDocumentError("customer_id", "the customer was erased")
@@ -370,12 +379,35 @@ class CommerceService:
                     p.name,
                 )
             )
+        order_id = str(uuid.uuid4())
+        offer_discounts: list[Discount] = []
+        if offer_code is not None:
+            if self.offers is None:
+                raise InvalidDocumentError("offer_code", "offers are not enabled")
+            label, parts = await self.offers.redeem(
+                offer_code,
+                customer_id=customer.customer_id,
+                order_id=order_id,
+                currency=currency,
+                lines=[(ln.line_id, ln.sku, ln.gross_minor) for ln in order_lines],
+            )
+            offer_discounts = [
+                Discount(
+                    f"offer-{line_id}",
+                    DiscountKind.FIXED,
+                    amount_minor=amount,
+                    line_id=line_id,
+                    code=offer_code,
+                    label=label,
+                )
+                for line_id, amount in parts
+            ]
         order = Order(
-            str(uuid.uuid4()),
+            order_id,
             customer.customer_id,
             currency,
             tuple(order_lines),
-            tuple(discounts),
+            tuple(discounts) + tuple(offer_discounts),
             shipping_minor,
         )
         totals = price_order(order)

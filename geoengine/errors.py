@@ -72,3 +72,32 @@ class IpDatabaseError(GeoEngineError):
 
 class StateError(GeoEngineError, ValueError):
     """A serialised device state cannot be decoded."""
+
+
+class CampaignNotFoundError(GeoEngineError, LookupError):
+    """No such offer campaign for this tenant."""
+
+
+class OfferCodeError(GeoEngineError, ValueError):
+    """An offer code was refused; ``reason`` says why (abstract group).
+
+    Reasons: ``malformed``, ``invalid_signature``, ``foreign_tenant``,
+    ``unknown_code``, ``expired``, ``wrong_customer``, ``currency_mismatch``,
+    ``min_basket_not_met``, ``no_eligible_items``, ``already_redeemed``.
+    """
+
+    def __init__(self, reason: str, problem: str, field: str = "offer_code") -> None:
+        self.reason = reason
+        self.field = field
+        super().__init__(f"{field}: {problem}")
+
+    def problem_fields(self) -> dict[str, str]:
+        return {"reason": self.reason}
+
+
+class OfferCodeRejectedError(OfferCodeError):
+    """The code is not valid here: tampered, foreign, expired or basket rules."""
+
+
+class OfferCodeRedeemedError(OfferCodeError):
+    """The single-use code was already redeemed."""

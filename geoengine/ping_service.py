@@ -20,10 +20,12 @@ from geoengine.cells import latlng_to_cell
 from geoengine.events_batch import evaluate_round
 from geoengine.fusion_batch import FLAG_BITS, flags_of, fuse_columns, sources_of
 from geoengine.geometry import FenceShape
+from geoengine.offers import Trigger
 from geoengine.pings_columnar import PingBatchResult, PingColumns
 from geoengine.repository import DeviceRepository
 from geoengine.state import DeviceStateRedis, RecordStream
 from geoengine.types import (
+    EventKind,
     FenceEvent,
     Flag,
     IpLocation,
@@ -33,6 +35,7 @@ from geoengine.types import (
 )
 
 if TYPE_CHECKING:
+    from geoengine.offers_service import OfferService
     from geoengine.service import GeofenceService, GeoParams, IpLocators
 
 
@@ -79,6 +82,7 @@ class PingService:
         params: GeoParams,
         store_exact_points: bool = True,
         service_area: FenceShape | None = None,
+        offers: OfferService | None = None,
     ) -> None:
         self.fences = fences
         self.devices = devices
@@ -88,10 +92,12 @@ class PingService:
         self.params = params
         self.store_exact_points = store_exact_points
         self.service_area = service_area
+        self.offers = offers
 
     async def _consents(
         self, device_ids: list[str], cached: dict[str, tuple[bool, bool] | None]
-    ) -> dict[str, bool]:
+    ) -> dict[str, tuple[bool, bool]]:
+        """(location, marketing) consent per device (no record: neither)."""
         missing = [d for d in device_ids if cached.get(d) is None]
         loaded = await self.devices.consents(missing) if missing else {}
         if loaded:
@@ -101,7 +107,12 @@ class PingService:
         out = {}
         for d in device_ids:
             c = cached.get(d)
-            out[d] = c[0] if c is not None else (d in loaded and loaded[d].location)
+            if c is not None:
+                out[d] = (bool(c[0]), bool(c[1]))
+            elif d in loaded:
+                out[d] = (loaded[d].location, loaded[d].marketing)
+            else:
+                out[d] = (False, False)
         return out
 
     async def ingest(self, pings: Sequence[PingInput]) -> list[PingOutcome]:
@@ -134,7 +145,7 @@ class PingService:
             device_ids, dict(zip(device_ids, loaded.consent, strict=True))
         )
         allowed = np.fromiter(
-            (consent[d] for d in device_ids), dtype=bool, count=len(device_ids)
+            (consent[d][0] for d in device_ids), dtype=bool, count=len(device_ids)
         )
         accepted = allowed[code] if n else np.zeros(0, dtype=bool)
         tenant_fences = await self.fences.loaded()
@@ -232,6 +243,11 @@ class PingService:
             flags[rows] = fused.flags | area_flags[rows]
             sources[rows] = np.where(has_pos, fused.sources, 0)
 
+        offers = (
+            await self._issue_offers(events, consent, out_lat, out_lng, out_acc, flags)
+            if events and self.offers is not None
+            else {}
+        )
         result = PingBatchResult(
             accepted,
             out_lat,
@@ -242,6 +258,7 @@ class PingService:
             sources,
             events,
             ip_locations,
+            offers,
         )
         touched = np.unique(code[rows_acc])
         tl = touched.tolist()
@@ -292,6 +309,46 @@ class PingService:
         lat[swapped] = np.nan
         lng[swapped] = np.nan
         return lat, lng, area_flags
+
+    async def _issue_offers(
+        self,
+        events: dict[int, list[FenceEvent]],
+        consent: dict[str, tuple[bool, bool]],
+        lat: npt.NDArray[np.float64],
+        lng: npt.NDArray[np.float64],
+        acc: npt.NDArray[np.float64],
+        flags: npt.NDArray[np.int64],
+    ) -> dict[int, list[Any]]:
+        """Offers for the enter/dwell events of the batch (not evaluated per ping)."""
+        assert self.offers is not None
+        triggers: list[Trigger] = []
+        for i, evs in events.items():
+            for e in evs:
+                if e.kind is EventKind.EXIT:
+                    continue
+                triggers.append(
+                    Trigger(
+                        i,
+                        e.device_id,
+                        e.fence_id,
+                        e.kind,
+                        e.ts_s,
+                        float(acc[i]),
+                        frozenset(flag_names(int(flags[i]))),
+                        consent.get(e.device_id, (False, False))[1],
+                    )
+                )
+        if not triggers:
+            return {}
+        rows = [t.row for t in triggers]
+        tenant_fences = await self.fences.loaded()
+        return await self.offers.issue(
+            triggers,
+            lat[rows].tolist(),
+            lng[rows].tolist(),
+            tenant_fences.fences,
+            tenant_fences.proximity,
+        )
 
     def _ping_columns(
         self, pings: PingColumns, res: PingBatchResult, rows: npt.NDArray[np.int64]

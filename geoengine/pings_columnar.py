@@ -90,6 +90,7 @@ class PingBatchResult:
     sources: npt.NDArray[np.int64]
     events: dict[int, list[FenceEvent]] = field(default_factory=dict)
     ip_locations: dict[int, IpLocation] = field(default_factory=dict)
+    offers: dict[int, list[Any]] = field(default_factory=dict)  # IssuedOffer by row
 
     def __len__(self) -> int:
         return int(self.accepted.size)

@@ -6,7 +6,7 @@ import os
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -42,6 +42,9 @@ from geoengine.types import (
     IpStatus,
     LatLng,
 )
+
+if TYPE_CHECKING:
+    from geoengine.offers_service import OfferService
 
 WORKER_ORIGIN = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
 
@@ -289,11 +292,16 @@ class DeviceService:
     """Consent and erasure of a tenant's devices."""
 
     def __init__(
-        self, devices: DeviceRepository, state: DeviceStateRedis, stream: RecordStream
+        self,
+        devices: DeviceRepository,
+        state: DeviceStateRedis,
+        stream: RecordStream,
+        offers: OfferService | None = None,
     ) -> None:
         self.devices = devices
         self.state = state
         self.stream = stream
+        self.offers = offers
 
     async def set_consents(self, items: Sequence[tuple[str, Consent]]) -> None:
         await self.devices.set_consents(items)
@@ -309,4 +317,6 @@ class DeviceService:
         await self.state.erase(device_id)
         counts = await self.devices.erase_device(device_id)
         counts["queued_records"] = queued
+        if self.offers is not None:
+            counts |= await self.offers.erase_device(device_id)
         return counts

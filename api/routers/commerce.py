@@ -129,6 +129,7 @@ async def create_order(
         GeoPoint(body.ship_to.lat, body.ship_to.lon, body.ship_to.accuracy_m),
         _geo(body.ship_from),
         body.ship_from.label if body.ship_from else None,
+        offer_code=body.offer_code,
     )
     return s.order_document(stored, totals)
 

@@ -55,6 +55,7 @@ _REFUSED = {
     "flags": (),
     "events": (),
     "ip": None,
+    "offers": (),
 }
 
 
@@ -83,7 +84,7 @@ def _results(res: PingBatchResult) -> list[dict[str, Any]]:
     accepted = res.accepted.tolist()
     lat, lng, acc = res.lat.tolist(), res.lng.tolist(), res.accuracy_m.tolist()
     sources, flags = res.sources.tolist(), res.flags.tolist()
-    events, ips = res.events, res.ip_locations
+    events, ips, offers = res.events, res.ip_locations, res.offers
     out: list[dict[str, Any]] = []
     append = out.append
     for i, ok in enumerate(accepted):
@@ -101,6 +102,7 @@ def _results(res: PingBatchResult) -> list[dict[str, Any]]:
                 "flags": flag_names(flags[i]),
                 "events": [_event(e) for e in events[i]] if i in events else (),
                 "ip": _ip(ips[i]) if i in ips else None,
+                "offers": [o.to_json() for o in offers[i]] if i in offers else (),
             }
         )
     return out

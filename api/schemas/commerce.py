@@ -107,6 +107,7 @@ class OrderIn(RequestModel):
     shipping_minor: Minor = 0
     ship_to: PointIn
     ship_from: ShipFromIn | None = None
+    offer_code: str | None = Field(default=None, min_length=1, max_length=400)
 
     @model_validator(mode="after")
     def _unique_lines(self) -> OrderIn:

@@ -129,6 +129,19 @@ class IpOut(ResponseModel):
     attribution: str = "IP geolocation by DB-IP"
 
 
+class OfferOut(ResponseModel):
+    """An issued proximity offer: a signed single-use code (see /v1/campaigns)."""
+
+    offer_id: str
+    code: str
+    campaign_id: str
+    campaign_name: str
+    fence_id: int
+    store_fence_id: int
+    expires_at: datetime
+    reward: dict[str, Any]
+
+
 class PingOut(ResponseModel):
     status: Literal["accepted", "refused"]
     reason: str | None = None
@@ -138,6 +151,7 @@ class PingOut(ResponseModel):
     flags: list[str] = Field(default_factory=list)
     events: list[EventOut] = Field(default_factory=list)
     ip: IpOut | None = None
+    offers: list[OfferOut] = Field(default_factory=list)
 
 
 class PingBatchOut(ResponseModel):

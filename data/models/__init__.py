@@ -23,6 +23,14 @@ from data.models.commerce import (
     WebhookEndpoint,
 )
 from data.models.geo import DeviceConsent, Geofence, GeofenceEvent, Ping
+from data.models.offers import (
+    DeviceCustomer,
+    Offer,
+    OfferCampaign,
+    OfferDecision,
+    OfferOutcomeCount,
+    OfferSettings,
+)
 from data.models.payment_provider import ProviderEvent, ProviderSecret
 from data.models.prepositioning import (
     PrepositioningPlan,
@@ -44,6 +52,7 @@ __all__ = [
     "Customer",
     "CustomerCredit",
     "DeviceConsent",
+    "DeviceCustomer",
     "Geofence",
     "GeofenceEvent",
     "IdempotencyKey",
@@ -53,6 +62,11 @@ __all__ = [
     "Jurisdiction",
     "LedgerEntry",
     "LedgerPosting",
+    "Offer",
+    "OfferCampaign",
+    "OfferDecision",
+    "OfferOutcomeCount",
+    "OfferSettings",
     "Order",
     "OrderLine",
     "OutboxEvent",

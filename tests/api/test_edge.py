@@ -252,7 +252,7 @@ async def test_rate_limit_is_429_with_retry_after(test_env, make_tenant) -> None
     assert other.status_code == 200  # limits are per key
 
 
-def test_every_route_with_a_session_ends_it() -> None:
+async def test_every_route_with_a_session_ends_it() -> None:
     """Request sessions are committed by the route class; a route of another
     class that used one would never commit."""
     from fastapi.routing import APIRoute
