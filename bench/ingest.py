@@ -46,8 +46,10 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from _harness import (  # noqa: E402
+    _request,
     create_tenant,
     fresh_database,
+    raw_latency,
     start_persister,
     start_server,
 )
@@ -217,46 +219,6 @@ async def warm_up(base: str, key: str, bodies: list[bytes], rounds: int = 20) ->
         if max(times) < 1.0:
             return k + 1
     return rounds
-
-
-def _request(method: str, path: str, key: str | None, body: bytes = b"") -> bytes:
-    head = f"{method} {path} HTTP/1.1\r\nHost: bench\r\n"
-    if key:
-        head += f"Authorization: Bearer {key}\r\n"
-    if body:
-        head += f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
-    return (head + "\r\n").encode() + body
-
-
-async def raw_latency(
-    port: int, requests: list[bytes], concurrency: int
-) -> list[float]:
-    """Latency of each request over ``concurrency`` keep-alive connections.
-
-    A minimal HTTP/1.1 client (pre-built requests, responses read by
-    Content-Length): about 20x cheaper per request than httpx, so that the
-    client, which shares the machine, does not dominate the latency.
-    """
-    lat: list[float] = []
-    it = iter(requests)
-
-    async def worker() -> None:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        try:
-            for req in it:
-                t = time.perf_counter()
-                writer.write(req)
-                head = await reader.readuntil(b"\r\n\r\n")
-                i = head.lower().index(b"content-length:") + 15
-                body = await reader.readexactly(int(head[i : head.index(b"\r\n", i)]))
-                lat.append(time.perf_counter() - t)
-                if head[9:12] != b"200":
-                    raise SystemExit(f"request failed: {head[:12]!r} {body[:200]!r}")
-        finally:
-            writer.close()
-
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return lat
 
 
 async def healthz_rate(port: int, n: int, concurrency: int) -> float:
