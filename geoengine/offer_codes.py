@@ -54,7 +54,13 @@ def _b64(b: bytes) -> str:
 
 
 def _unb64(s: str) -> bytes:
-    return base64.urlsafe_b64decode(s + "=" * (-len(s) % 4))
+    """Strict base64url: only the canonical text of its bytes is accepted (a last
+    character that differs only in its unused bits would decode to the same
+    bytes, so a tampered code would still verify)."""
+    raw = base64.urlsafe_b64decode(s + "=" * (-len(s) % 4))
+    if _b64(raw) != s:
+        raise ValueError("not canonical base64url")
+    return raw
 
 
 def _mac(secret: bytes, signed: str) -> bytes:

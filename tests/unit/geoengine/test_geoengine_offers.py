@@ -279,6 +279,34 @@ class TestCodes:
                 "foreign_tenant",
             }
 
+    def test_tampered_unused_bits_of_the_last_character_fail(self) -> None:
+        """Every character of the signature, including the last one whose low
+        bits base64 ignores, is checked: 'A' and 'B' differ only there."""
+        import base64
+
+        for n in range(20):
+            code = sign_code(self.KEY, self.claims())
+            mac = code.rsplit(".", 1)[1]
+            raw = base64.urlsafe_b64decode(mac + "=" * (-len(mac) % 4))
+            alphabet = (
+                b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+            )
+            last = alphabet.index(mac[-1].encode())
+            for other in range(64):
+                if other == last:
+                    continue
+                bad = code[:-1] + chr(alphabet[other])
+                padded = bad.rsplit(".", 1)[1]
+                same = (
+                    base64.urlsafe_b64decode(padded + "=" * (-len(padded) % 4)) == raw
+                )
+                with pytest.raises(OfferCodeRejectedError) as err:
+                    verify_code(self.KEY, bad, self.TENANT)
+                assert err.value.reason in {"invalid_signature", "malformed"}, (
+                    n,
+                    same,
+                )
+
     def test_wrong_key_and_foreign_tenant(self) -> None:
         code = sign_code(self.KEY, self.claims())
         with pytest.raises(OfferCodeRejectedError, match="signature") as err:
