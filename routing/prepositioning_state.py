@@ -14,7 +14,7 @@ import uuid
 from redis import Redis as SyncRedis
 from redis.asyncio import Redis
 
-PROGRESS_TTL_S = 86_400
+from routing.state import read_progress_hash, write_progress
 
 
 def progress_key(tenant_id: uuid.UUID, plan_id: uuid.UUID) -> str:
@@ -39,18 +39,10 @@ class PrepositioningProgress:
             "elapsed_s": f"{time.time() - self.started:.3f}",
             "updated": f"{time.time():.3f}",
         }
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.hset(self.key, mapping=mapping)
-        pipe.expire(self.key, PROGRESS_TTL_S)
-        pipe.execute()
+        write_progress(self.redis, self.key, mapping)
 
 
 async def read_progress(
     redis: Redis, tenant_id: uuid.UUID, plan_id: uuid.UUID
 ) -> dict[str, float | str]:
-    raw = await redis.hgetall(progress_key(tenant_id, plan_id))
-    out: dict[str, float | str] = {}
-    for k, v in raw.items():
-        key, value = k.decode(), v.decode()
-        out[key] = value if key in ("status", "stage") else float(value)
-    return out
+    return await read_progress_hash(redis, progress_key(tenant_id, plan_id))

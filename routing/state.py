@@ -47,21 +47,34 @@ class ProgressWriter:
             mapping["elapsed_s"] = f"{elapsed_s:.3f}"
         if best_objective is not None:
             mapping["best_objective"] = f"{best_objective:.3f}"
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.hset(self.key, mapping=mapping)
-        pipe.expire(self.key, PROGRESS_TTL_S)
-        pipe.execute()
+        write_progress(self.redis, self.key, mapping)
+
+
+def write_progress(redis: SyncRedis, key: str, mapping: dict[str, str]) -> None:
+    """Update a job's progress hash and keep it for a day after the last update."""
+    pipe = redis.pipeline(transaction=False)
+    pipe.hset(key, mapping=mapping)
+    pipe.expire(key, PROGRESS_TTL_S)
+    pipe.execute()
+
+
+_TEXT_FIELDS = frozenset({"status", "stage"})
+
+
+async def read_progress_hash(redis: Redis, key: str) -> dict[str, float | str]:
+    """A progress hash: ``status`` and ``stage`` as text, the rest as numbers."""
+    raw = await redis.hgetall(key)
+    out: dict[str, float | str] = {}
+    for k, v in raw.items():
+        name, value = k.decode(), v.decode()
+        out[name] = value if name in _TEXT_FIELDS else float(value)
+    return out
 
 
 async def read_progress(
     redis: Redis, tenant_id: uuid.UUID, plan_id: uuid.UUID
 ) -> dict[str, float | str]:
-    raw = await redis.hgetall(progress_key(tenant_id, plan_id))
-    out: dict[str, float | str] = {}
-    for k, v in raw.items():
-        key, value = k.decode(), v.decode()
-        out[key] = value if key == "status" else float(value)
-    return out
+    return await read_progress_hash(redis, progress_key(tenant_id, plan_id))
 
 
 class RedisMatrixCache:

@@ -258,12 +258,13 @@ async def test_every_route_with_a_session_ends_it() -> None:
     from fastapi.routing import APIRoute
 
     from api.app import create_app
-    from api.deps import get_session
+    from api.deps import get_session, get_webhook_session
     from api.jsonroute import StrictJSONRoute
 
     def uses_session(dependant) -> bool:
         return any(
-            d.call is get_session or uses_session(d) for d in dependant.dependencies
+            d.call in (get_session, get_webhook_session) or uses_session(d)
+            for d in dependant.dependencies
         )
 
     def api_routes(routes) -> list[APIRoute]:
