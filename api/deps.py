@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from redis.asyncio import Redis
+from rq import Queue
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth import Principal, authenticate
@@ -232,6 +233,21 @@ TaxServiceDep = Annotated[TaxService, Depends(get_tax_service)]
 
 
 # ---- routing ------------------------------------------------------------------
+async def _enqueue(
+    queue: Queue, func: str, *args: Any, job_id: str, job_timeout: int
+) -> None:
+    """A job on the solver queue (rq's client is synchronous: off the event loop);
+    results are kept a day."""
+    await asyncio.to_thread(
+        queue.enqueue,
+        func,
+        *args,
+        job_id=job_id,
+        job_timeout=job_timeout,
+        result_ttl=86_400,
+    )
+
+
 async def get_routing_service(
     request: Request, principal: PrincipalDep, session: SessionDep
 ) -> RoutingService:
@@ -240,8 +256,8 @@ async def get_routing_service(
     async def enqueue(
         tenant_id: uuid.UUID, plan_id: uuid.UUID, req: PlanRequest
     ) -> None:
-        await asyncio.to_thread(
-            queue.enqueue,
+        await _enqueue(
+            queue,
             "api.worker.run_plan",
             str(tenant_id),
             str(plan_id),
@@ -249,7 +265,6 @@ async def get_routing_service(
             req.params,
             job_id=str(plan_id),
             job_timeout=int(req.params.get("time_limit_s", 10) + 120),
-            result_ttl=86_400,
         )
 
     async def run_sync(req: PlanRequest) -> RoutePlan:
@@ -272,15 +287,14 @@ async def get_prepositioning_service(
     async def enqueue(
         tenant_id: uuid.UUID, plan_id: uuid.UUID, req: PlanRunRequest
     ) -> None:
-        await asyncio.to_thread(
-            queue.enqueue,
+        await _enqueue(
+            queue,
             "api.worker.run_prepositioning",
             str(tenant_id),
             str(plan_id),
             dataclasses.asdict(req),
             job_id=f"pp-{plan_id}",
             job_timeout=int(3 * float(req.placement.get("time_limit_s", 60)) + 600),
-            result_ttl=86_400,
         )
 
     res = (await tenant_settings(request, principal, session)).get(

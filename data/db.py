@@ -131,17 +131,12 @@ def bind_tenant_lazily(session: AsyncSession, tenant_id: uuid.UUID) -> None:
 
     SQLAlchemy takes a connection only on the first statement; binding in
     ``after_begin`` keeps requests that never touch PostgreSQL (a ping whose
-    state and consent are in Redis) free of any database round trip.
+    state and consent are in Redis) free of any database round trip. The
+    session must come from :func:`make_sessionmaker` (its class does the binding).
     """
-    if isinstance(session.sync_session, TenantBoundSession):
-        session.info[TENANT_INFO_KEY] = str(tenant_id)
-        return
-    params = {"tenant_id": str(tenant_id)}
-
-    def _bind(_session: Any, _transaction: Any, connection: Any) -> None:
-        connection.execute(_BIND_TENANT, params)
-
-    event.listen(session.sync_session, "after_begin", _bind)
+    if not isinstance(session.sync_session, TenantBoundSession):
+        raise TypeError("bind_tenant_lazily needs a session from make_sessionmaker")
+    session.info[TENANT_INFO_KEY] = str(tenant_id)
 
 
 @asynccontextmanager
