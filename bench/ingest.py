@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 import os
 import resource
 import sys
@@ -59,13 +60,50 @@ from geofence import METROS, make_fences  # noqa: E402
 BENCH_DB = "geocommerce_bench"
 
 
+class Walkers:
+    """Devices moving along paths: ~70 % walk (1.0-1.8 m/s), the rest drive
+    (6-15 m/s); the heading drifts and turns back towards the metro centre
+    beyond 6 km. Each starts at a random spot 2 km (sigma) from one of the 20
+    metro centres."""
+
+    def __init__(self, rng: np.random.Generator, devices: int) -> None:
+        self.rng = rng
+        self.centre = np.array(METROS)[rng.integers(0, len(METROS), devices)]
+        self.xy = rng.normal(0, 2000, (devices, 2))  # metres east, north
+        walking = rng.random(devices) < 0.7
+        self.speed = np.where(
+            walking, rng.uniform(1.0, 1.8, devices), rng.uniform(6.0, 15.0, devices)
+        )
+        self.heading = rng.uniform(0, 2 * np.pi, devices)
+
+    def step(self, d: int, dt: float) -> tuple[float, float]:
+        """Move device ``d`` by ``dt`` seconds; its new (lat, lng)."""
+        x, y = self.xy[d]
+        h = self.heading[d] + self.rng.normal(0, 0.35)
+        if x * x + y * y > 6000.0**2:
+            h = float(np.arctan2(-y, -x))
+        self.heading[d] = h
+        x += self.speed[d] * dt * np.cos(h)
+        y += self.speed[d] * dt * np.sin(h)
+        self.xy[d] = x, y
+        lat0, lng0 = self.centre[d]
+        return lat0 + y / 111_320, lng0 + x / (111_320 * np.cos(np.radians(lat0)))
+
+
 def make_pings(
     rng: np.random.Generator,
     n: int,
     devices: int,
     t0: datetime,
     clock: dict[int, float],
+    walkers: Walkers | None = None,
 ) -> list[dict]:
+    """``n`` pings of random devices, each 30 s after that device's previous one.
+
+    With ``walkers`` each device moves along its path; without, every ping is
+    an independent draw 2 km (sigma) around a random metro centre (a device
+    "teleports" kilometres between pings: a stress case for events and offers).
+    """
     metro = np.array(METROS)[rng.integers(0, len(METROS), n)]
     spread = rng.normal(0, 2000, (n, 2))  # metres around the metro centre
     lat = metro[:, 0] + spread[:, 0] / 111_320
@@ -76,6 +114,8 @@ def make_pings(
     for i in range(n):
         d = int(dev[i])
         clock[d] = clock.get(d, 0.0) + 30.0
+        if walkers is not None:
+            lat[i], lng[i] = walkers.step(d, 30.0)
         out.append(
             {
                 "device_id": f"dev-{d}",
@@ -221,6 +261,27 @@ async def warm_up(base: str, key: str, bodies: list[bytes], rounds: int = 20) ->
     return rounds
 
 
+async def drain_seconds(redis_url: str, timeout_s: float = 600.0) -> float:
+    """Seconds until the persister has written every queued record: no stream
+    entry left undelivered or unacknowledged in the ``persist`` group."""
+    from redis.asyncio import Redis
+
+    r = Redis.from_url(redis_url)
+    start = time.perf_counter()
+    try:
+        while time.perf_counter() - start < timeout_s:
+            behind = 0
+            async for key in r.scan_iter(match="gs:{*}", count=1000):
+                for g in await r.xinfo_groups(key):
+                    behind += int(g.get("lag") or 0) + int(g.get("pending") or 0)
+            if not behind:
+                break
+            await asyncio.sleep(0.05)
+        return time.perf_counter() - start
+    finally:
+        await r.aclose()
+
+
 async def healthz_rate(port: int, n: int, concurrency: int) -> float:
     start = time.perf_counter()
     await raw_latency(port, [_request("GET", "/healthz", None)] * n, concurrency)
@@ -257,10 +318,11 @@ async def main(args: argparse.Namespace) -> None:
                     )
                     r.raise_for_status()
         clock: dict[int, float] = {}
+        walkers = Walkers(rng, args.devices) if args.movement == "walk" else None
         t0 = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
 
         def body(n: int) -> tuple[bytes, int]:
-            pings = make_pings(rng, n, args.devices, t0, clock)
+            pings = make_pings(rng, n, args.devices, t0, clock, walkers)
             return orjson.dumps({"pings": pings}), n
 
         small = [body(200)[0] for _ in range(8)]
@@ -269,7 +331,10 @@ async def main(args: argparse.Namespace) -> None:
         cpu = _cpu_s()
         elapsed, n = await batch_throughput(base, keys["device"], bodies, args.clients)
         batch_cpu = _cpu_s() - cpu
-        single_pings = make_pings(rng, args.singles, args.devices, t0, clock)
+        drain_s = (
+            await drain_seconds(redis_url) if args.persister != "none" else math.nan
+        )
+        single_pings = make_pings(rng, args.singles, args.devices, t0, clock, walkers)
         singles = [
             _request("POST", "/v1/pings", keys["device"], orjson.dumps(p))
             for p in single_pings
@@ -307,11 +372,18 @@ async def main(args: argparse.Namespace) -> None:
         f"fences: {args.fences} imported in {import_s:.1f} s; consent for "
         f"{args.devices} devices in {consent_s:.1f} s; server workers: {args.workers}"
     )
-    print(f"persister: {args.persister}; warm-up rounds: {warm_rounds}")
+    print(
+        f"persister: {args.persister}; movement: {args.movement}; "
+        f"warm-up rounds: {warm_rounds}"
+    )
     print(
         f"batch ingest: {n} pings in {elapsed:.2f} s = {n / elapsed:,.0f} pings/s "
         f"({args.clients} clients, batches of {args.batch}; "
         f"client CPU {batch_cpu:.2f} s)"
+    )
+    print(
+        f"persister caught up {drain_s:.2f} s after the last batch answered "
+        f"(every queued ping and event in PostGIS)"
     )
     print(
         f"single ping under load ({args.concurrency} concurrent clients, "
@@ -353,6 +425,14 @@ if __name__ == "__main__":
         type=int,
         default=200,
         help="offer campaigns of the second tenant (0: skip the comparison)",
+    )
+    p.add_argument(
+        "--movement",
+        choices=("teleport", "walk"),
+        default="teleport",
+        help="teleport: each ping an independent draw around a metro centre "
+        "(devices jump kilometres; the most enter events); walk: devices move "
+        "along paths at walking or driving speed",
     )
     p.add_argument("--rounds", type=int, default=6)
     p.add_argument("--batches-per-round", type=int, default=2)

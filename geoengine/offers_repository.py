@@ -59,12 +59,12 @@ class NewOffer:
     device_id: str
     customer_id: str | None
     fence_id: int
+    store_fence_id: int
     issued_at: datetime
     expires_at: datetime
     currency: str
     value_minor: int
     code: str
-    webhook: str  # the JSON of the outbox payload
 
 
 @dataclass(frozen=True)
@@ -96,10 +96,12 @@ _OFFER_COLUMNS = (
     "device_id",
     "customer_id",
     "fence_id",
+    "store_fence_id",
     "issued_at",
     "expires_at",
     "currency",
     "value_minor",
+    "code",
 )
 _DECISION_COLUMNS = (
     "campaign_id",
@@ -324,17 +326,37 @@ class OfferRepository:
         """
         tenant = str(self.tenant_id)
         if offers:
+            # the offer rows and their ``offer.issued`` outbox rows (the webhook
+            # carries the code and its binding; the campaign is one GET away),
+            # both from one parsed parameter
             await self.session.execute(
                 text(
                     """
-                    INSERT INTO offers (tenant_id, id, campaign_id, device_id,
-                        customer_id, fence_id, issued_at, expires_at, currency,
-                        value_minor)
-                    SELECT CAST(:tenant AS uuid), r.* FROM jsonb_to_recordset(
-                        CAST(:rows AS jsonb)) AS r(id uuid, campaign_id uuid,
-                        device_id text, customer_id uuid, fence_id bigint,
-                        issued_at timestamptz, expires_at timestamptz,
-                        currency text, value_minor bigint)
+                    WITH r AS (
+                        SELECT * FROM jsonb_to_recordset(CAST(:rows AS jsonb))
+                        AS r(id uuid, campaign_id uuid, device_id text,
+                            customer_id uuid, fence_id bigint, store_fence_id bigint,
+                            issued_at timestamptz, expires_at timestamptz,
+                            currency text, value_minor bigint, code text)
+                    ), o AS (
+                        INSERT INTO offers (tenant_id, id, campaign_id, device_id,
+                            customer_id, fence_id, issued_at, expires_at, currency,
+                            value_minor)
+                        SELECT CAST(:tenant AS uuid), id, campaign_id, device_id,
+                            customer_id, fence_id, issued_at, expires_at, currency,
+                            value_minor
+                        FROM r
+                    )
+                    INSERT INTO commerce_outbox (tenant_id, event, subject_id, payload)
+                    SELECT CAST(:tenant AS uuid), 'offer.issued', r.id::text,
+                        jsonb_build_object(
+                            'event', 'offer.issued', 'offer_id', r.id,
+                            'code', r.code, 'campaign_id', r.campaign_id,
+                            'device_id', r.device_id, 'fence_id', r.fence_id,
+                            'store_fence_id', r.store_fence_id,
+                            'expires_at', to_char(r.expires_at AT TIME ZONE 'UTC',
+                                'YYYY-MM-DD"T"HH24:MI:SS"Z"'))
+                    FROM r
                     """
                 ),
                 {
@@ -347,32 +369,17 @@ class OfferRepository:
                                 o.device_id,
                                 o.customer_id,
                                 o.fence_id,
+                                o.store_fence_id,
                                 o.issued_at,
                                 o.expires_at,
                                 o.currency,
                                 o.value_minor,
+                                o.code,
                             )
                             for o in offers
                         ],
                         _OFFER_COLUMNS,
                     ),
-                },
-            )
-            await self.session.execute(
-                text(
-                    """
-                    INSERT INTO commerce_outbox (tenant_id, event, subject_id, payload)
-                    SELECT CAST(:tenant AS uuid), 'offer.issued', r.s, r.p
-                    FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(s text, p jsonb)
-                    """
-                ),
-                {
-                    "tenant": tenant,
-                    "rows": "["
-                    + ",".join(
-                        f'{{"s":"{o.offer_id}","p":{o.webhook}}}' for o in offers
-                    )
-                    + "]",
                 },
             )
         if decisions:

@@ -34,7 +34,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
-import orjson
 
 from geoengine.covering import approx_area_m2
 from geoengine.errors import (
@@ -78,6 +77,7 @@ from geoengine.offers_state import (
     Reservation,
 )
 from geoengine.proximity import FenceProximity
+from geoengine.registry import TenantFences
 from geoengine.types import FenceId, Geofence
 
 RepoFactory = Callable[[], AbstractAsyncContextManager[OfferRepository]]
@@ -166,6 +166,14 @@ def fence_facts(f: Geofence) -> FenceFacts:
         resolvable_m(f.radius_m, area, f.metadata),
         str(tz) if tz else None,
     )
+
+
+def _memo_facts(tenant_fences: TenantFences, fence_id: FenceId) -> FenceFacts:
+    memo = tenant_fences.memo(fence_id)
+    found = memo.get("offer_facts")
+    if found is None:
+        found = memo["offer_facts"] = fence_facts(tenant_fences.fences[fence_id])
+    return found  # type: ignore[no-any-return]
 
 
 class OfferService:
@@ -267,24 +275,28 @@ class OfferService:
         triggers: Sequence[Trigger],
         lats: Sequence[float],
         lngs: Sequence[float],
-        fences: Mapping[FenceId, Geofence],
-        proximity: FenceProximity,
+        tenant_fences: TenantFences,
     ) -> dict[int, list[IssuedOffer]]:
         """Decide, reserve and record offers for the enter/dwell events of a batch.
 
         Returns the issued offers by ping row.
         """
+        fences = tenant_fences.fences
         if not triggers:
             return {}
         active = await self._active()
         cs, settings = active.campaigns, active.settings
         if not cs.campaigns:
             return {}
-        triggers = self._with_stores(cs, triggers, lats, lngs, fences, proximity)
+        triggers = self._with_stores(
+            cs, triggers, lats, lngs, fences, tenant_fences.proximity
+        )
         wanted = {t.fence_id for t in triggers} | {
             s for t in triggers for s, _ in t.stores
         }
-        facts = {fid: fence_facts(fences[fid]) for fid in wanted if fid in fences}
+        facts = {
+            fid: _memo_facts(tenant_fences, fid) for fid in wanted if fid in fences
+        }
         devices = sorted({t.device_id for t in triggers})
         customers = (
             await self.repo.customer_facts(devices) if active.has_device_links else {}
@@ -381,35 +393,29 @@ class OfferService:
         elif wanted and await self.counters.claim_reconcile():
             await self.reconcile(budgets_only=True)  # release expired codes
         await self.repo.lock_shared()
-        # Rounds: the best remaining candidate of every undecided trigger, so a
-        # round is one script call over about one item per trigger; a trigger
-        # whose candidate was refused tries its next one in the next round.
+        # One script call, in rounds: the best candidate of every trigger first,
+        # then the second of those whose first was refused, and so on (a group
+        # with a granted item answers "outranked" for the rest), so that every
+        # trigger's first choice comes before any trigger's second choice.
+        tried: Counter[int] = Counter()
+        keys: list[tuple[int, int]] = []
+        for it in items:  # (round, group): a group's candidates come best first
+            keys.append((tried[it.group], it.group))
+            tried[it.group] += 1
+        order = sorted(range(len(items)), key=keys.__getitem__)
+        res = await self.counters.reserve(
+            [items[i] for i in order],
+            settings.device_cap_per_day,
+            settings.device_cap_per_week,
+        )
+        if res is None:  # lost between the check and the lock: grant nothing
+            return [Reason.STATE_UNAVAILABLE] * len(items)
         out: list[Reason | None] = [Reason.OUTRANKED] * len(items)
-        queues: dict[int, list[int]] = {}
-        for i, it in enumerate(items):
-            queues.setdefault(it.group, []).append(i)
-        heads = dict.fromkeys(queues, 0)
-        budget_refused = False
-        while heads:
-            picked = [queues[g][h] for g, h in heads.items()]
-            res = await self.counters.reserve(
-                [items[i] for i in picked],
-                settings.device_cap_per_day,
-                settings.device_cap_per_week,
-            )
-            if res is None:  # lost between the check and the lock: grant nothing
-                for g, h in heads.items():
-                    for i in queues[g][h:]:
-                        out[i] = Reason.STATE_UNAVAILABLE
-                break
-            for i, r in zip(picked, res, strict=True):
-                out[i] = r
-                budget_refused |= r in (Reason.BUDGET_MONEY, Reason.BUDGET_REDEMPTIONS)
-            heads = {
-                g: h + 1
-                for (g, h), r in zip(heads.items(), res, strict=True)
-                if r is not None and h + 1 < len(queues[g])
-            }
+        for i, r in zip(order, res, strict=True):
+            out[i] = r
+        budget_refused = any(
+            r in (Reason.BUDGET_MONEY, Reason.BUDGET_REDEMPTIONS) for r in res
+        )
         if budget_refused:
             await self.counters.want_reconcile()
         return out
@@ -455,21 +461,6 @@ class OfferService:
                 expires_at,
                 reward,
             )
-            # the webhook carries the code and its binding; the campaign (name,
-            # reward) is one GET /v1/campaigns/{id} away
-            payload = orjson.dumps(
-                {
-                    "event": "offer.issued",
-                    "offer_id": io.offer_id,
-                    "code": code,
-                    "campaign_id": cid,
-                    "device_id": t.device_id,
-                    "fence_id": t.fence_id,
-                    "store_fence_id": c.store_id,
-                    "expires_at": expires_at,
-                },
-                option=orjson.OPT_UTC_Z,
-            ).decode()
             offers.append(
                 NewOffer(
                     offer_id,
@@ -477,12 +468,12 @@ class OfferService:
                     t.device_id,
                     fact.customer_id if fact is not None else None,
                     t.fence_id,
+                    c.store_id,
                     datetime.fromtimestamp(t.ts_s, UTC),
                     expires_at,
                     camp.reward.currency,
                     c.value_minor,
                     code,
-                    payload,
                 )
             )
             issued.setdefault(t.row, []).append(io)

@@ -343,11 +343,7 @@ class PingService:
         rows = [t.row for t in triggers]
         tenant_fences = await self.fences.loaded()
         return await self.offers.issue(
-            triggers,
-            lat[rows].tolist(),
-            lng[rows].tolist(),
-            tenant_fences.fences,
-            tenant_fences.proximity,
+            triggers, lat[rows].tolist(), lng[rows].tolist(), tenant_fences
         )
 
     def _ping_columns(

@@ -12,6 +12,7 @@ import asyncio
 import gc
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
 
 from geoengine.index import FenceIndex, IndexParams
 from geoengine.proximity import FenceProximity
@@ -31,6 +32,15 @@ class TenantFences:
         self.dwell_s: dict[FenceId, float | None] = {
             f.id: f.dwell_s for f in self.fences.values()
         }
+        self._memo: dict[FenceId, dict[str, Any]] = {}
+
+    def memo(self, fence_id: FenceId) -> dict[str, Any]:
+        """Values derived from one fence by other parts (for example its offer
+        facts), kept until the fence changes."""
+        found = self._memo.get(fence_id)
+        if found is None:
+            found = self._memo[fence_id] = {}
+        return found
 
     def upsert(self, fence: Geofence) -> None:
         self.remove(fence.id)
@@ -41,6 +51,7 @@ class TenantFences:
             self.dwell_s[fence.id] = fence.dwell_s
 
     def remove(self, fence_id: FenceId) -> None:
+        self._memo.pop(fence_id, None)
         if self.fences.pop(fence_id, None) is not None:
             self.index.remove(fence_id)
             self.proximity.remove(fence_id)

@@ -173,6 +173,32 @@ class TaxService:
         policy: Policy | None = None,
     ) -> Quote:
         """Compute a quote and keep it open (in Redis) until it expires."""
+        quote, _ = await self.quote_document(
+            currency=currency,
+            lines=lines,
+            ship_to=ship_to,
+            ship_from=ship_from,
+            shipping_minor=shipping_minor,
+            exemption=exemption,
+            tax_date=tax_date,
+            policy=policy,
+        )
+        return quote
+
+    async def quote_document(
+        self,
+        *,
+        currency: str,
+        lines: Sequence[QuoteLine],
+        ship_to: Location,
+        ship_from: Location | None = None,
+        shipping_minor: int = 0,
+        exemption: CustomerExemption | None = None,
+        tax_date: date | None = None,
+        policy: Policy | None = None,
+    ) -> tuple[Quote, bytes]:
+        """:meth:`quote`, with the quote's JSON document (encoded once: it is
+        both stored and returned)."""
         day = tax_date or datetime.now(UTC).date()
         to = self.resolve(ship_to, day, policy)
         if to.status is Status.NO_JURISDICTION:
@@ -198,10 +224,9 @@ class TaxService:
             quote_id=str(uuid.uuid4()),
             expires_at=datetime.now(UTC) + timedelta(seconds=self.params.quote_ttl_s),
         )
-        await self.quotes.put_encoded(
-            quote.quote_id, dumps(quote), self.params.quote_ttl_s
-        )
-        return quote
+        document = dumps(quote)
+        await self.quotes.put_encoded(quote.quote_id, document, self.params.quote_ttl_s)
+        return quote, document
 
     async def get_quote(self, quote_id: uuid.UUID) -> tuple[Quote, str | None]:
         """A committed quote (from PostgreSQL) or an open one (from Redis)."""

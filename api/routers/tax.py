@@ -21,7 +21,7 @@ from api.schemas.tax import (
     ResolveIn,
     ReverseIn,
 )
-from tax_zones.codec import dumps, to_jsonable
+from tax_zones.codec import to_jsonable
 from tax_zones.quotes import CustomerExemption, QuoteLine, Registration
 from tax_zones.rates import TaxCategory
 from tax_zones.resolution import Policy
@@ -75,7 +75,7 @@ async def quote(body: QuoteIn, _: Checkout, svc: TaxServiceDep) -> Response:
         if body.exemption
         else None
     )
-    result = await svc.quote(
+    _, document = await svc.quote_document(
         currency=body.currency.upper(),
         lines=[
             QuoteLine(
@@ -90,7 +90,7 @@ async def quote(body: QuoteIn, _: Checkout, svc: TaxServiceDep) -> Response:
         tax_date=body.tax_date,
         policy=_policy(body.policy),
     )
-    return Response(dumps(result), status_code=201, media_type="application/json")
+    return Response(document, status_code=201, media_type="application/json")
 
 
 @router.get("/quotes/{quote_id}", response_model=Document)

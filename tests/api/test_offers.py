@@ -143,7 +143,7 @@ class TestCampaigns:
 
 class TestIssuing:
     async def test_enter_gives_a_code_in_the_response_and_the_outbox(
-        self, client, make_tenant
+        self, client, make_tenant, owner_engine
     ):
         t, fid, cid = await _setup(client, make_tenant)
         offers = await _offers(client, t, walk_in("d1"))
@@ -154,6 +154,25 @@ class TestIssuing:
         r = await client.get("/v1/outbox", headers=t.headers())
         events = [e for e in r.json()["events"] if e["event"] == "offer.issued"]
         assert [e["subject_id"] for e in events] == [o["offer_id"]]
+        with owner_engine.connect() as conn:
+            payload = conn.execute(
+                text(
+                    "SELECT payload FROM commerce_outbox WHERE tenant_id = :t "
+                    "AND event = 'offer.issued'"
+                ),
+                {"t": t.tenant_id},
+            ).scalar_one()
+        assert payload == {
+            "event": "offer.issued",
+            "offer_id": o["offer_id"],
+            "code": o["code"],
+            "campaign_id": cid,
+            "device_id": "d1",
+            "fence_id": fid,
+            "store_fence_id": o["store_fence_id"],
+            "expires_at": o["expires_at"],
+        }
+        assert o["expires_at"].endswith("Z")
         # the daily cap: walking out and in again the same day gives nothing
         out = [
             ping("d1", 200 + 30 * k, 39.7392 + 0.002 * k, STORE[1]) for k in range(5)
