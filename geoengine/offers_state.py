@@ -83,10 +83,11 @@ for j = 1, m do
              KEYS[1 + nd + j]}
   p = p + 6
 end
-local out, granted = {}, {}
+local out, granted, bud, touched = {}, {}, {}, {}
 for i = 1, n do
   local grp, dk = ARGV[p], KEYS[tonumber(ARGV[p + 1])]
-  local c = camp[tonumber(ARGV[p + 2])]
+  local ci = tonumber(ARGV[p + 2])
+  local c = camp[ci]
   local day, week = ARGV[p + 3], ARGV[p + 4]
   p = p + 5
   local r = 0
@@ -96,28 +97,40 @@ for i = 1, n do
     local fd, fw = 'c:' .. c[1] .. ':d:' .. day, 'c:' .. c[1] .. ':w:' .. week
     local gd, gw = 'g:d:' .. day, 'g:w:' .. week
     local v = redis.call('HMGET', dk, fd, fw, gd, gw)
-    if c[2] >= 0 and tonumber(v[1] or 0) >= c[2] then r = 2
-    elseif c[3] >= 0 and tonumber(v[2] or 0) >= c[3] then r = 3
-    elseif gdcap >= 0 and tonumber(v[3] or 0) >= gdcap then r = 4
-    elseif gwcap >= 0 and tonumber(v[4] or 0) >= gwcap then r = 5
+    local vd, vw = tonumber(v[1] or 0), tonumber(v[2] or 0)
+    local vgd, vgw = tonumber(v[3] or 0), tonumber(v[4] or 0)
+    if c[2] >= 0 and vd >= c[2] then r = 2
+    elseif c[3] >= 0 and vw >= c[3] then r = 3
+    elseif gdcap >= 0 and vgd >= gdcap then r = 4
+    elseif gwcap >= 0 and vgw >= gwcap then r = 5
     else
-      local b = redis.call('HMGET', c[7], 'money', 'count')
-      if c[5] >= 0 and tonumber(b[1] or 0) + c[4] > c[5] then r = 6
-      elseif c[6] >= 0 and tonumber(b[2] or 0) + 1 > c[6] then r = 7
+      -- the campaign's budget, read once per call and written back at the end
+      local b = bud[ci]
+      if not b then
+        local x = redis.call('HMGET', c[7], 'money', 'count')
+        b = {tonumber(x[1] or 0), tonumber(x[2] or 0), 0, 0}
+        bud[ci] = b
+      end
+      if c[5] >= 0 and b[1] + c[4] > c[5] then r = 6
+      elseif c[6] >= 0 and b[2] + 1 > c[6] then r = 7
       else
-        redis.call('HINCRBY', dk, fd, 1)
-        redis.call('HINCRBY', dk, fw, 1)
-        redis.call('HINCRBY', dk, gd, 1)
-        redis.call('HINCRBY', dk, gw, 1)
-        redis.call('PEXPIRE', dk, ttl)
-        redis.call('HINCRBY', c[7], 'money', c[4])
-        redis.call('HINCRBY', c[7], 'count', 1)
+        redis.call('HSET', dk, fd, vd + 1, fw, vw + 1, gd, vgd + 1, gw, vgw + 1)
+        touched[dk] = true
+        b[1], b[2] = b[1] + c[4], b[2] + 1
+        b[3], b[4] = b[3] + c[4], b[4] + 1
         granted[grp] = true
       end
     end
   end
   out[i] = r
 end
+for ci, b in pairs(bud) do
+  if b[4] > 0 then
+    redis.call('HINCRBY', camp[ci][7], 'money', b[3])
+    redis.call('HINCRBY', camp[ci][7], 'count', b[4])
+  end
+end
+for dk in pairs(touched) do redis.call('PEXPIRE', dk, ttl) end
 return out
 """
 
