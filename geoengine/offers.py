@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, time
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from geoengine.errors import InvalidInputError
@@ -435,9 +435,13 @@ class CustomerFacts:
 NO_CUSTOMER = CustomerFacts(None)
 
 
-@dataclass(frozen=True)
-class Trigger:
-    """One enter/dwell event of a batch, with what the ping knew."""
+class Trigger(NamedTuple):
+    """One enter/dwell event of a batch, with what the ping knew.
+
+    The per-event value types of the issuing path (this, :class:`Candidate`,
+    :class:`Decision`) are named tuples: a batch makes thousands of them, and a
+    named tuple is built several times faster than a frozen dataclass.
+    """
 
     row: int
     device_id: str
@@ -450,8 +454,7 @@ class Trigger:
     stores: tuple[tuple[FenceId, float], ...] = ()  # (store fence, distance m)
 
 
-@dataclass(frozen=True)
-class Candidate:
+class Candidate(NamedTuple):
     """A (trigger, campaign) pair that passed every rule but the Redis caps."""
 
     group: int
@@ -461,8 +464,7 @@ class Candidate:
     store_id: FenceId
 
 
-@dataclass(frozen=True)
-class Decision:
+class Decision(NamedTuple):
     """The outcome of one (trigger, campaign) pair: ``issued`` or a reason."""
 
     trigger: Trigger

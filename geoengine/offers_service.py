@@ -24,6 +24,7 @@ rebuild) tightens them and releases the budget of expired codes.
 from __future__ import annotations
 
 import functools
+import os
 import time
 import uuid
 from collections import Counter
@@ -46,7 +47,7 @@ from geoengine.offer_codes import (
     CodeClaims,
     device_digest,
     offer_discount,
-    sign_code,
+    sign_fields,
     verify_code,
 )
 from geoengine.offer_report import CampaignReport, GroupStats, build_report
@@ -366,7 +367,7 @@ class OfferService:
             if f is not None and f.tag in tags:
                 near.setdefault(i, []).append((fid, max(0.0, -d)))
         return [
-            replace(t, stores=tuple(sorted(near.get(i, ()), key=lambda s: s[1])))
+            t._replace(stores=tuple(sorted(near.get(i, ()), key=lambda s: s[1])))
             for i, t in enumerate(triggers)
         ]
 
@@ -393,29 +394,42 @@ class OfferService:
         elif wanted and await self.counters.claim_reconcile():
             await self.reconcile(budgets_only=True)  # release expired codes
         await self.repo.lock_shared()
-        # One script call, in rounds: the best candidate of every trigger first,
-        # then the second of those whose first was refused, and so on (a group
-        # with a granted item answers "outranked" for the rest), so that every
-        # trigger's first choice comes before any trigger's second choice.
+        # Rounds: the best candidate of every trigger first, then the second of
+        # those whose first was refused, and so on (a group with a granted item
+        # answers "outranked" for the rest), so that every trigger's first
+        # choice comes before any trigger's second choice. At most two script
+        # calls: the first choices, then every later round of the refused groups
+        # (most groups are settled by their first choice, and the arguments of
+        # the items the script would skip cost more than a second call).
         tried: Counter[int] = Counter()
         keys: list[tuple[int, int]] = []
         for it in items:  # (round, group): a group's candidates come best first
             keys.append((tried[it.group], it.group))
             tried[it.group] += 1
         order = sorted(range(len(items)), key=keys.__getitem__)
-        res = await self.counters.reserve(
-            [items[i] for i in order],
-            settings.device_cap_per_day,
-            settings.device_cap_per_week,
-        )
-        if res is None:  # lost between the check and the lock: grant nothing
-            return [Reason.STATE_UNAVAILABLE] * len(items)
+        first = [i for i in order if keys[i][0] == 0]
         out: list[Reason | None] = [Reason.OUTRANKED] * len(items)
-        for i, r in zip(order, res, strict=True):
-            out[i] = r
-        budget_refused = any(
-            r in (Reason.BUDGET_MONEY, Reason.BUDGET_REDEMPTIONS) for r in res
-        )
+        budget_refused = False
+        batch = first
+        while batch:
+            res = await self.counters.reserve(
+                [items[i] for i in batch],
+                settings.device_cap_per_day,
+                settings.device_cap_per_week,
+            )
+            if res is None:  # lost between the check and the lock: grant nothing
+                for i in batch:
+                    out[i] = Reason.STATE_UNAVAILABLE
+                if batch is first:
+                    return [Reason.STATE_UNAVAILABLE] * len(items)
+                break
+            for i, r in zip(batch, res, strict=True):
+                out[i] = r
+                budget_refused |= r in (Reason.BUDGET_MONEY, Reason.BUDGET_REDEMPTIONS)
+            if batch is not first:
+                break
+            refused = {items[i].group for i, r in zip(batch, res, strict=True) if r}
+            batch = [i for i in order if keys[i][0] > 0 and items[i].group in refused]
         if budget_refused:
             await self.counters.want_reconcile()
         return out
@@ -429,25 +443,26 @@ class OfferService:
         offers: list[NewOffer] = []
         issued: dict[int, list[IssuedOffer]] = {}
         now = self.now()
-        per_campaign: dict[str, tuple[uuid.UUID, dict[str, Any]]] = {}
-        for c in granted:
+        per_campaign: dict[str, tuple[bytes, dict[str, Any]]] = {}
+        tenant = self.tenant_id.bytes
+        secret, version = settings.secret, settings.key_version
+        random_ids = os.urandom(16 * len(granted))  # one call, not one per offer
+        for k, c in enumerate(granted):
             t, camp = c.trigger, c.campaign
             cid = camp.campaign_id
             if cid not in per_campaign:
-                per_campaign[cid] = (uuid.UUID(cid), reward_json(camp))
-            campaign_uuid, reward = per_campaign[cid]
-            offer_id = uuid.uuid4()
+                per_campaign[cid] = (uuid.UUID(cid).bytes, reward_json(camp))
+            campaign_bytes, reward = per_campaign[cid]
+            offer_id = uuid.UUID(bytes=random_ids[16 * k : 16 * k + 16], version=4)
             expires_s = int(max(now, t.ts_s)) + camp.code_ttl_s
-            code = sign_code(
-                settings.secret,
-                CodeClaims(
-                    settings.key_version,
-                    self.tenant_id,
-                    offer_id,
-                    campaign_uuid,
-                    expires_s,
-                    device_digest(t.device_id),
-                ),
+            code = sign_fields(
+                secret,
+                version,
+                tenant,
+                offer_id.bytes,
+                campaign_bytes,
+                expires_s,
+                device_digest(t.device_id),
             )
             fact = customers.get(t.device_id)
             expires_at = datetime.fromtimestamp(expires_s, UTC)

@@ -32,6 +32,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from redis.asyncio import Redis
 from redis.exceptions import NoScriptError
@@ -154,8 +155,7 @@ return #KEYS - 1
 """
 
 
-@dataclass(frozen=True)
-class Reservation:
+class Reservation(NamedTuple):
     """One candidate to reserve (see :class:`geoengine.offers.Candidate`).
 
     The caps, value and budgets are the campaign's: equal for every item of
