@@ -167,10 +167,91 @@ def _request(method: str, path: str, key: str | None, body: bytes = b"") -> byte
     return (head + "\r\n").encode() + body
 
 
+def server_workers(server_pid: int) -> list[int]:
+    """The worker processes of a ``uvicorn --workers N`` server."""
+    path = Path(f"/proc/{server_pid}/task/{server_pid}/children")
+    return [int(p) for p in path.read_text().split()] if path.exists() else []
+
+
+def _socket_inodes(pid: int) -> set[str]:
+    out: set[str] = set()
+    fd_dir = Path(f"/proc/{pid}/fd")
+    for fd in fd_dir.iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            out.add(target[8:-1])
+    return out
+
+
+def _owner(client_port: int, workers: dict[int, set[str]]) -> int | None:
+    """The worker that accepted the connection from ``client_port`` (from
+    /proc/net/tcp: the server side's remote port is the client's port)."""
+    want = f"0100007F:{client_port:04X}"
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        f = line.split()
+        if f[2] == want:
+            for pid, inodes in workers.items():
+                if f[9] in inodes:
+                    return pid
+    return None
+
+
+async def balanced_connections(
+    port: int, n: int, server_pid: int | None
+) -> list[tuple[asyncio.StreamReader, asyncio.StreamWriter]]:
+    """``n`` keep-alive connections spread evenly over the server's workers.
+
+    The workers of ``uvicorn --workers`` share one listening socket, and one
+    worker's accept loop can take every connection opened at the same moment;
+    kept-alive connections then load one core while the other idles. Each
+    connection is checked (via /proc) and re-opened until no worker holds more
+    than its share.
+    """
+    pids = server_workers(server_pid) if server_pid else []
+    conns: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+    if len(pids) < 2:
+        for _ in range(n):
+            conns.append(await asyncio.open_connection("127.0.0.1", port))
+        return conns
+    share = -(-n // len(pids))
+    held = dict.fromkeys(pids, 0)
+    spare: list[asyncio.StreamWriter] = []
+    for _ in range(50 * n):
+        if len(conns) == n:
+            break
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        client_port = writer.get_extra_info("sockname")[1]
+        owner = None
+        for _ in range(200):  # until a worker has accepted it
+            owner = _owner(client_port, {p: _socket_inodes(p) for p in pids})
+            if owner is not None:
+                break
+            await asyncio.sleep(0.005)
+        if owner is not None and held[owner] < share:
+            held[owner] += 1
+            conns.append((reader, writer))
+        else:
+            spare.append(writer)  # kept open until done, so it is not re-used
+    for w in spare:
+        w.close()
+    while len(conns) < n:
+        conns.append(await asyncio.open_connection("127.0.0.1", port))
+    return conns
+
+
 async def raw_latency(
-    port: int, requests: list[bytes], concurrency: int, ok: bytes = b"200"
+    port: int,
+    requests: list[bytes],
+    concurrency: int,
+    ok: bytes = b"200",
+    server_pid: int | None = None,
+    timing: dict[str, float] | None = None,
 ) -> list[float]:
-    """Latency of each request over ``concurrency`` keep-alive connections.
+    """Latency of each request over ``concurrency`` keep-alive connections
+    (spread evenly over the server's workers when ``server_pid`` is given).
 
     A minimal HTTP/1.1 client (pre-built requests, responses read by
     Content-Length): about 20x cheaper per request than httpx, so that the
@@ -178,9 +259,12 @@ async def raw_latency(
     """
     lat: list[float] = []
     it = iter(requests)
+    conns = await balanced_connections(port, concurrency, server_pid)
 
-    async def worker() -> None:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    async def worker(
+        conn: tuple[asyncio.StreamReader, asyncio.StreamWriter],
+    ) -> None:
+        reader, writer = conn
         try:
             for req in it:
                 t = time.perf_counter()
@@ -194,5 +278,8 @@ async def raw_latency(
         finally:
             writer.close()
 
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    start = time.perf_counter()
+    await asyncio.gather(*(worker(c) for c in conns))
+    if timing is not None:  # the requests only, not the connection set-up
+        timing["elapsed_s"] = time.perf_counter() - start
     return lat

@@ -115,7 +115,9 @@ async def main(args: argparse.Namespace) -> None:
             for b in quote_bodies[200:]
         ]
         t = time.perf_counter()
-        lat = np.array(await raw_latency(port, requests, args.concurrency, b"201"))
+        lat = np.array(
+            await raw_latency(port, requests, args.concurrency, b"201", server.pid)
+        )
         lat *= 1000
         rate = len(lat) / (time.perf_counter() - t)
         health = np.array(
@@ -123,6 +125,7 @@ async def main(args: argparse.Namespace) -> None:
                 port,
                 [_request("GET", "/healthz", None)] * args.requests,
                 args.concurrency,
+                server_pid=server.pid,
             )
         )
         health *= 1000
