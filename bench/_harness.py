@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -249,6 +250,7 @@ async def raw_latency(
     ok: bytes = b"200",
     server_pid: int | None = None,
     timing: dict[str, float] | None = None,
+    on_body: Callable[[bytes], None] | None = None,
 ) -> list[float]:
     """Latency of each request over ``concurrency`` keep-alive connections
     (spread evenly over the server's workers when ``server_pid`` is given).
@@ -273,6 +275,8 @@ async def raw_latency(
                 i = head.lower().index(b"content-length:") + 15
                 body = await reader.readexactly(int(head[i : head.index(b"\r\n", i)]))
                 lat.append(time.perf_counter() - t)
+                if on_body is not None:
+                    on_body(body)
                 if head[9:12] != ok:
                     raise SystemExit(f"request failed: {head[:12]!r} {body[:200]!r}")
         finally:

@@ -138,43 +138,37 @@ def _cpu_s() -> float:
 
 
 async def batch_throughput(
-    base: str,
+    port: int,
+    server_pid: int,
     key: str,
     bodies: list[tuple[bytes, int]],
     clients: int,
     seen: dict[str, int] | None = None,
 ) -> tuple[float, int]:
-    """Send pre-serialised batch bodies with ``clients`` connections at once.
+    """Send pre-serialised batch bodies over ``clients`` kept-alive connections,
+    spread evenly over the server's workers (the minimal client of
+    ``_harness``); the seconds the requests took and the pings sent.
 
     ``seen`` (if given) counts enter/dwell events and issued offers in the
     responses (a byte count, no JSON parsing on the client).
     """
-    headers = {"Authorization": f"Bearer {key}", **_JSON}
-    queue: asyncio.Queue[tuple[bytes, int]] = asyncio.Queue()
-    for b in bodies:
-        queue.put_nowait(b)
-    done = 0
 
-    async def worker() -> None:
-        nonlocal done
-        while not queue.empty():
-            body, n = queue.get_nowait()
-            # a fresh connection per batch: it goes to a worker that is waiting
-            # in accept, so two clients keep both workers busy (two kept-alive
-            # connections may both sit on one worker)
-            async with httpx.AsyncClient(base_url=base, timeout=300) as c:
-                r = await c.post("/v1/pings/batch", content=body, headers=headers)
-                r.raise_for_status()
-                done += n
-                if seen is not None:
-                    raw = r.content
-                    seen["enter"] += raw.count(b'"kind":"enter"')
-                    seen["dwell"] += raw.count(b'"kind":"dwell"')
-                    seen["offers"] += raw.count(b'"offer_id"')
+    def count(raw: bytes) -> None:
+        if seen is not None:
+            seen["enter"] += raw.count(b'"kind":"enter"')
+            seen["dwell"] += raw.count(b'"kind":"dwell"')
+            seen["offers"] += raw.count(b'"offer_id"')
 
-    start = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(clients)))
-    return time.perf_counter() - start, done
+    timing: dict[str, float] = {}
+    await raw_latency(
+        port,
+        [_request("POST", "/v1/pings/batch", key, b) for b, _ in bodies],
+        clients,
+        server_pid=server_pid,
+        timing=timing,
+        on_body=count,
+    )
+    return timing["elapsed_s"], sum(n for _, n in bodies)
 
 
 def campaign_spec(i: int, brands: int) -> dict:
@@ -344,7 +338,9 @@ async def main(args: argparse.Namespace) -> None:
         warm_rounds = await warm_up(base, keys["device"], small)
         bodies = [body(args.batch) for _ in range(args.batches)]
         cpu = _cpu_s()
-        elapsed, n = await batch_throughput(base, keys["device"], bodies, args.clients)
+        elapsed, n = await batch_throughput(
+            port, server.pid, keys["device"], bodies, args.clients
+        )
         batch_cpu = _cpu_s() - cpu
         drain_s = (
             await drain_seconds(redis_url) if args.persister != "none" else math.nan
@@ -376,7 +372,9 @@ async def main(args: argparse.Namespace) -> None:
             await warm_up(base, keys_b["device"], small)
             history = [b for b, _ in bodies]
             history.append(orjson.dumps({"pings": single_pings}))
-            await batch_throughput(base, keys_b["device"], [(b, 0) for b in history], 1)
+            await batch_throughput(
+                port, server.pid, keys_b["device"], [(b, 0) for b in history], 1
+            )
             for name in compare:
                 compare[name][2] = {"enter": 0, "dwell": 0, "offers": 0}
             for r in range(args.rounds):
@@ -384,7 +382,12 @@ async def main(args: argparse.Namespace) -> None:
                 order = ("without", "with") if r % 2 == 0 else ("with", "without")
                 for name in order:
                     e, k = await batch_throughput(
-                        base, tenants[name], bodies, args.clients, compare[name][2]
+                        port,
+                        server.pid,
+                        tenants[name],
+                        bodies,
+                        args.clients,
+                        compare[name][2],
                     )
                     compare[name][0] += e
                     compare[name][1] += k
