@@ -11,7 +11,9 @@ separator (space or dash): groups of four with a shorter last group
 (``4111 1111 1111 1111``, ``4222-2222-2222-2``), or Amex/Diners ``4-6-5`` /
 ``4-6-4``. Within a longer run of groups (``4111 1111 1111 1111 2028``)
 every window of whole groups is tried. An ungrouped run longer than 19 digits
-is an identifier, not a card.
+is an identifier, not a card; so is a UUID in its canonical 8-4-4-4-12 form
+(random hex can put a Luhn-valid 4-4-4-4 layout inside one, and ids such as
+``customer_id`` are UUIDs).
 
 JSON bodies are walked recursively; each finding carries the path of the
 field (``customer.notes[2]``) so the API can name it. JSON integers are
@@ -30,6 +32,10 @@ _RUN = re.compile(r"(?<![0-9])[0-9](?:[ -]?[0-9]){12,}(?![0-9])")  # >= 13 digit
 _GROUP = re.compile(r"[0-9]+")
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _FIRST_DIGITS = frozenset("23456")
+_UUID = re.compile(
+    r"(?<![0-9A-Fa-f-])[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}"
+    r"-[0-9A-Fa-f]{12}(?![0-9A-Fa-f-])"
+)
 
 
 def luhn_valid(digits: str) -> bool:
@@ -90,6 +96,8 @@ def find_card_numbers(text: str) -> list[CardMatch]:
     []
     """
     found: list[CardMatch] = []
+    if "-" in text:  # UUIDs blanked out, keeping every other character's position
+        text = _UUID.sub(lambda m: "u" * len(m.group()), text)
     for run in _RUN.finditer(text):
         groups = list(_GROUP.finditer(run.group()))
         base, raw = run.start(), run.group()

@@ -73,10 +73,19 @@ class TestText:
             "ts 1732300000004",  # millisecond timestamp (Luhn-valid, starts with 1)
             "7111111111111114",  # Luhn-valid, no major network starts with 7
             "amount 12.34, ref INV-2026-000123",
+            # a UUID whose hex holds a Luhn-valid 4-4-4-4 layout (a random
+            # customer_id once made an order fail with "looks like a card")
+            "0a1b2c3d-4111-4111-8111-1110abcdef01",
+            "customer 0A1B2C3D-4111-4111-8111-1110ABCDEF01 asked",
         ],
     )
     def test_ignored(self, text: str) -> None:
         assert find_card_numbers(text) == []
+
+    def test_card_next_to_a_uuid_is_still_found(self) -> None:
+        text = "id 0a1b2c3d-4111-4111-8111-1110abcdef01 card 4111 1111 1111 1111"
+        (m,) = find_card_numbers(text)
+        assert text[m.start : m.end] == "4111 1111 1111 1111"
 
     def test_mask(self) -> None:
         assert (
@@ -182,3 +191,8 @@ def test_deep_nesting_does_not_overflow() -> None:
         doc = [doc]
     (finding,) = scan_json(doc)
     assert finding.path == "[0]" * 5000
+
+
+@given(st.uuids())
+def test_uuids_are_never_card_numbers(u) -> None:
+    assert scan_json({"customer_id": str(u), "note": f"for {str(u).upper()}"}) == []
