@@ -60,50 +60,17 @@ from geofence import METROS, make_fences  # noqa: E402
 BENCH_DB = "geocommerce_bench"
 
 
-class Walkers:
-    """Devices moving along paths: ~70 % walk (1.0-1.8 m/s), the rest drive
-    (6-15 m/s); the heading drifts and turns back towards the metro centre
-    beyond 6 km. Each starts at a random spot 2 km (sigma) from one of the 20
-    metro centres."""
-
-    def __init__(self, rng: np.random.Generator, devices: int) -> None:
-        self.rng = rng
-        self.centre = np.array(METROS)[rng.integers(0, len(METROS), devices)]
-        self.xy = rng.normal(0, 2000, (devices, 2))  # metres east, north
-        walking = rng.random(devices) < 0.7
-        self.speed = np.where(
-            walking, rng.uniform(1.0, 1.8, devices), rng.uniform(6.0, 15.0, devices)
-        )
-        self.heading = rng.uniform(0, 2 * np.pi, devices)
-
-    def step(self, d: int, dt: float) -> tuple[float, float]:
-        """Move device ``d`` by ``dt`` seconds; its new (lat, lng)."""
-        x, y = self.xy[d]
-        h = self.heading[d] + self.rng.normal(0, 0.35)
-        if x * x + y * y > 6000.0**2:
-            h = float(np.arctan2(-y, -x))
-        self.heading[d] = h
-        x += self.speed[d] * dt * np.cos(h)
-        y += self.speed[d] * dt * np.sin(h)
-        self.xy[d] = x, y
-        lat0, lng0 = self.centre[d]
-        return lat0 + y / 111_320, lng0 + x / (111_320 * np.cos(np.radians(lat0)))
-
-
 def make_pings(
     rng: np.random.Generator,
     n: int,
     devices: int,
     t0: datetime,
     clock: dict[int, float],
-    walkers: Walkers | None = None,
 ) -> list[dict]:
-    """``n`` pings of random devices, each 30 s after that device's previous one.
-
-    With ``walkers`` each device moves along its path; without, every ping is
-    an independent draw 2 km (sigma) around a random metro centre (a device
-    "teleports" kilometres between pings: a stress case for events and offers).
-    """
+    """``n`` pings of random devices, each 30 s after that device's previous one,
+    each an independent draw 2 km (sigma) around a random metro centre (a device
+    jumps kilometres between pings: many enter events, a stress case for events
+    and offers)."""
     metro = np.array(METROS)[rng.integers(0, len(METROS), n)]
     spread = rng.normal(0, 2000, (n, 2))  # metres around the metro centre
     lat = metro[:, 0] + spread[:, 0] / 111_320
@@ -114,8 +81,6 @@ def make_pings(
     for i in range(n):
         d = int(dev[i])
         clock[d] = clock.get(d, 0.0) + 30.0
-        if walkers is not None:
-            lat[i], lng[i] = walkers.step(d, 30.0)
         out.append(
             {
                 "device_id": f"dev-{d}",
@@ -327,11 +292,10 @@ async def main(args: argparse.Namespace) -> None:
                     )
                     r.raise_for_status()
         clock: dict[int, float] = {}
-        walkers = Walkers(rng, args.devices) if args.movement == "walk" else None
         t0 = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
 
         def body(n: int) -> tuple[bytes, int]:
-            pings = make_pings(rng, n, args.devices, t0, clock, walkers)
+            pings = make_pings(rng, n, args.devices, t0, clock)
             return orjson.dumps({"pings": pings}), n
 
         small = [body(200)[0] for _ in range(8)]
@@ -345,7 +309,7 @@ async def main(args: argparse.Namespace) -> None:
         drain_s = (
             await drain_seconds(redis_url) if args.persister != "none" else math.nan
         )
-        single_pings = make_pings(rng, args.singles, args.devices, t0, clock, walkers)
+        single_pings = make_pings(rng, args.singles, args.devices, t0, clock)
         singles = [
             _request("POST", "/v1/pings", keys["device"], orjson.dumps(p))
             for p in single_pings
@@ -401,10 +365,7 @@ async def main(args: argparse.Namespace) -> None:
         f"fences: {args.fences} imported in {import_s:.1f} s; consent for "
         f"{args.devices} devices in {consent_s:.1f} s; server workers: {args.workers}"
     )
-    print(
-        f"persister: {args.persister}; movement: {args.movement}; "
-        f"warm-up rounds: {warm_rounds}"
-    )
+    print(f"persister: {args.persister}; warm-up rounds: {warm_rounds}")
     print(
         f"batch ingest: {n} pings in {elapsed:.2f} s = {n / elapsed:,.0f} pings/s "
         f"({args.clients} clients, batches of {args.batch}; "
@@ -454,14 +415,6 @@ if __name__ == "__main__":
         type=int,
         default=200,
         help="offer campaigns of the second tenant (0: skip the comparison)",
-    )
-    p.add_argument(
-        "--movement",
-        choices=("teleport", "walk"),
-        default="teleport",
-        help="teleport: each ping an independent draw around a metro centre "
-        "(devices jump kilometres; the most enter events); walk: devices move "
-        "along paths at walking or driving speed",
     )
     p.add_argument("--rounds", type=int, default=6)
     p.add_argument("--batches-per-round", type=int, default=2)

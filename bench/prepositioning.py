@@ -49,7 +49,7 @@ from routing.prepositioning import place_stock
 from routing.prepositioning_run import (
     PrepositioningParams,
     evaluate_week,
-    forecast_demand,
+    forecast_with,
 )
 from routing.replay import Evaluation
 from routing.stock import PlacementProblem, Warehouse, historic_share
@@ -176,13 +176,7 @@ def main() -> None:
 
     params = PrepositioningParams()
     t0 = time.perf_counter()
-    fc = forecast_demand(
-        train,
-        params.h3_res,
-        params.forecast,
-        daily_h3_res=params.daily_h3_res,
-        group_h3_res=params.group_h3_res,
-    )
+    fc = forecast_with(train, params)
     t_fc = time.perf_counter() - t0
     print(
         f"forecast: {fc.weekly.series:,} non-zero (cell, SKU) series of "

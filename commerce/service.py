@@ -436,7 +436,7 @@ class CommerceService:
                 "(overdue invoices); a payment lifts it"
             )
         to, frm = stored.ship_to, stored.ship_from
-        quote = await self.tax.quote(
+        quote, _ = await self.tax.quote(
             currency=order.currency,
             lines=tax_basis(order),
             ship_to=Location(to.lat, to.lng, to.accuracy_m),

@@ -407,29 +407,31 @@ class OfferService:
             keys.append((tried[it.group], it.group))
             tried[it.group] += 1
         order = sorted(range(len(items)), key=keys.__getitem__)
-        first = [i for i in order if keys[i][0] == 0]
         out: list[Reason | None] = [Reason.OUTRANKED] * len(items)
-        budget_refused = False
-        batch = first
-        while batch:
+
+        async def reserve(batch: list[int]) -> bool:
             res = await self.counters.reserve(
                 [items[i] for i in batch],
                 settings.device_cap_per_day,
                 settings.device_cap_per_week,
             )
-            if res is None:  # lost between the check and the lock: grant nothing
-                for i in batch:
-                    out[i] = Reason.STATE_UNAVAILABLE
-                if batch is first:
-                    return [Reason.STATE_UNAVAILABLE] * len(items)
-                break
+            if res is None:  # lost between the check and the lock
+                return False
             for i, r in zip(batch, res, strict=True):
                 out[i] = r
-                budget_refused |= r in (Reason.BUDGET_MONEY, Reason.BUDGET_REDEMPTIONS)
-            if batch is not first:
-                break
-            refused = {items[i].group for i, r in zip(batch, res, strict=True) if r}
-            batch = [i for i in order if keys[i][0] > 0 and items[i].group in refused]
+            return True
+
+        first = [i for i in order if keys[i][0] == 0]
+        if not await reserve(first):
+            return [Reason.STATE_UNAVAILABLE] * len(items)
+        refused = {items[i].group for i in first if out[i] is not None}
+        later = [i for i in order if keys[i][0] > 0 and items[i].group in refused]
+        if later and not await reserve(later):
+            for i in later:
+                out[i] = Reason.STATE_UNAVAILABLE
+        budget_refused = any(
+            r in (Reason.BUDGET_MONEY, Reason.BUDGET_REDEMPTIONS) for r in out
+        )
         if budget_refused:
             await self.counters.want_reconcile()
         return out

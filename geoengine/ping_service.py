@@ -22,6 +22,7 @@ from geoengine.fusion_batch import FLAG_BITS, flags_of, fuse_columns, sources_of
 from geoengine.geometry import FenceShape
 from geoengine.offers import Trigger
 from geoengine.pings_columnar import PingBatchResult, PingColumns
+from geoengine.registry import TenantFences
 from geoengine.repository import DeviceRepository
 from geoengine.state import DeviceStateRedis, RecordStream
 from geoengine.types import (
@@ -244,7 +245,9 @@ class PingService:
             sources[rows] = np.where(has_pos, fused.sources, 0)
 
         offers = (
-            await self._issue_offers(events, consent, out_lat, out_lng, out_acc, flags)
+            await self._issue_offers(
+                tenant_fences, events, consent, out_lat, out_lng, out_acc, flags
+            )
             if events and self.offers is not None
             else {}
         )
@@ -312,6 +315,7 @@ class PingService:
 
     async def _issue_offers(
         self,
+        tenant_fences: TenantFences,
         events: dict[int, list[FenceEvent]],
         consent: dict[str, tuple[bool, bool]],
         lat: npt.NDArray[np.float64],
@@ -341,7 +345,6 @@ class PingService:
         if not triggers:
             return {}
         rows = [t.row for t in triggers]
-        tenant_fences = await self.fences.loaded()
         return await self.offers.issue(
             triggers, lat[rows].tolist(), lng[rows].tolist(), tenant_fences
         )

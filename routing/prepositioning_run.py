@@ -147,6 +147,17 @@ def _actual_cells(
     )
 
 
+def forecast_with(history: OrderHistory, params: PrepositioningParams) -> CellForecast:
+    """:func:`forecast_demand` at the resolutions and settings of ``params``."""
+    return forecast_demand(
+        history,
+        params.h3_res,
+        params.forecast,
+        daily_h3_res=params.daily_h3_res,
+        group_h3_res=params.group_h3_res,
+    )
+
+
 def evaluate_week(
     train: OrderHistory,
     week: OrderHistory,
@@ -166,13 +177,7 @@ def evaluate_week(
     params = params or PrepositioningParams()
     wh = tuple(warehouses)
     if plan is None:
-        fc = forecast_demand(
-            train,
-            params.h3_res,
-            params.forecast,
-            daily_h3_res=params.daily_h3_res,
-            group_h3_res=params.group_h3_res,
-        )
+        fc = forecast_with(train, params)
         plan = place_stock(
             PlacementProblem(
                 wh, train.sku_ids, on_hand, fc.cell_lat, fc.cell_lng, fc.demand
@@ -232,13 +237,7 @@ def plan_prepositioning(
     wh = tuple(warehouses)
     started = time.perf_counter()
     report("forecast", 0.0)
-    fc = forecast_demand(
-        history,
-        params.h3_res,
-        params.forecast,
-        daily_h3_res=params.daily_h3_res,
-        group_h3_res=params.group_h3_res,
-    )
+    fc = forecast_with(history, params)
     report("forecast", 1.0)
     placement = place_stock(
         PlacementProblem(

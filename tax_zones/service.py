@@ -171,34 +171,12 @@ class TaxService:
         exemption: CustomerExemption | None = None,
         tax_date: date | None = None,
         policy: Policy | None = None,
-    ) -> Quote:
-        """Compute a quote and keep it open (in Redis) until it expires."""
-        quote, _ = await self.quote_document(
-            currency=currency,
-            lines=lines,
-            ship_to=ship_to,
-            ship_from=ship_from,
-            shipping_minor=shipping_minor,
-            exemption=exemption,
-            tax_date=tax_date,
-            policy=policy,
-        )
-        return quote
-
-    async def quote_document(
-        self,
-        *,
-        currency: str,
-        lines: Sequence[QuoteLine],
-        ship_to: Location,
-        ship_from: Location | None = None,
-        shipping_minor: int = 0,
-        exemption: CustomerExemption | None = None,
-        tax_date: date | None = None,
-        policy: Policy | None = None,
     ) -> tuple[Quote, bytes]:
-        """:meth:`quote`, with the quote's JSON document (encoded once: it is
-        both stored and returned)."""
+        """Compute a quote and keep it open (in Redis) until it expires.
+
+        Returns the quote and its JSON document (encoded once: the same bytes are
+        stored and answered).
+        """
         day = tax_date or datetime.now(UTC).date()
         to = self.resolve(ship_to, day, policy)
         if to.status is Status.NO_JURISDICTION:

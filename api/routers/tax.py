@@ -75,7 +75,7 @@ async def quote(body: QuoteIn, _: Checkout, svc: TaxServiceDep) -> Response:
         if body.exemption
         else None
     )
-    _, document = await svc.quote_document(
+    _, document = await svc.quote(
         currency=body.currency.upper(),
         lines=[
             QuoteLine(
