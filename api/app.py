@@ -7,8 +7,10 @@ import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
+from pydantic import BaseModel
 from redis import Redis as SyncRedis
 from rq import Queue
 
@@ -119,9 +121,31 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(commerce.router)
     app.include_router(payment_provider.router)
     app.include_router(offers.router)
+    _document_models(app, pings.REFERENCED_MODELS)
     app.add_middleware(
         EdgeMiddleware,
         max_body_bytes=settings.max_body_bytes,
         body_limits={"/v1/geofences/import": settings.max_import_body_bytes},
     )
     return app
+
+
+def _document_models(app: FastAPI, models: tuple[type[BaseModel], ...]) -> None:
+    """Add ``models`` to the OpenAPI components (bodies that routes validate
+    themselves refer to them, so FastAPI does not collect them)."""
+    default = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            spec = default()
+            schemas = spec.setdefault("components", {}).setdefault("schemas", {})
+            for model in models:
+                schema = model.model_json_schema(
+                    ref_template="#/components/schemas/{model}"
+                )
+                for name, sub in schema.pop("$defs", {}).items():
+                    schemas.setdefault(name, sub)
+                schemas.setdefault(model.__name__, schema)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

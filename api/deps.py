@@ -152,13 +152,16 @@ async def get_offer_service(
 OfferServiceDep = Annotated[OfferService, Depends(get_offer_service)]
 
 
-async def get_ping_service(
-    request: Request,
-    principal: PrincipalDep,
-    session: SessionDep,
-    fences: GeofenceServiceDep,
-    offers: OfferServiceDep,
-) -> PingService:
+async def get_ping_service(request: Request, principal: PrincipalDep) -> PingService:
+    # built here rather than from the other services' dependencies: on the ping
+    # hot path every dependency FastAPI resolves costs ~10-20 us
+    state = request.app.state
+    session = request_session(request, principal.tenant_id)
+    fences = GeofenceService(
+        GeofenceRepository(session, principal.tenant_id),
+        state.fence_registry,
+        state.geo_params,
+    )
     devices, device_state, stream = _device_parts(request, principal, session)
     settings = await tenant_settings(request, principal, session)
     return PingService(
@@ -166,11 +169,11 @@ async def get_ping_service(
         devices,
         device_state,
         stream,
-        request.app.state.ip_locators,
-        request.app.state.geo_params,
+        state.ip_locators,
+        state.geo_params,
         store_exact_points=settings.get("ping_precision", "exact") == "exact",
         service_area=settings.get(SERVICE_AREA_SHAPE),
-        offers=offers,
+        offers=offer_service(request, principal, session),
     )
 
 

@@ -40,6 +40,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import orjson
+import uvloop
 from shapely.geometry import mapping
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -426,4 +427,6 @@ if __name__ == "__main__":
         "the API as `geocommerce serve` runs it (default), inside the API workers, "
         "or nowhere (records stay queued)",
     )
-    asyncio.run(main(p.parse_args()))
+    # uvloop for the client too: it shares the machine with the server, and
+    # its event loop costs about half of asyncio's per request
+    uvloop.run(main(p.parse_args()))

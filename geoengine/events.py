@@ -128,9 +128,12 @@ def signed_distance_m(
     return np.where(inside, dist, -dist), shapely.area(local)
 
 
+_ERF = np.frompyfunc(math.erf, 1, 1)  # a ufunc: far less per-call cost than vectorize
+
+
 def _phi(z: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-    erf = np.vectorize(math.erf, otypes=[float])
-    return np.asarray(0.5 * (1.0 + erf(z / math.sqrt(2.0))), dtype=np.float64)
+    erf = np.asarray(_ERF(np.asarray(z, dtype=np.float64) / math.sqrt(2.0)), float)
+    return np.asarray(0.5 * (1.0 + erf), dtype=np.float64)
 
 
 def inside_probability(

@@ -17,9 +17,10 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from geoengine.fusion import DeviceState, FusionParams, FusionResult
+from geoengine.fusion import DeviceState, FusionParams, FusionResult, fuse
 from geoengine.types import (
     Flag,
+    IpLocation,
     IpStatus,
     LatLng,
     PositionEstimate,
@@ -261,6 +262,20 @@ def fuse_columns(
         raise ValueError("states, lat, lng, accuracy_m, ip_*, mocked: one per ts_s")
     acc = np.asarray(accuracy_m, dtype=np.float64)
     acc = np.where(np.isnan(acc), p.inaccurate_m, acc)
+    if n <= SCALAR_ROWS:
+        return _fuse_rows(
+            p,
+            *(np.asarray(a, dtype=np.float64) for a in (s_ts, s_lat, s_lng, s_var)),
+            ts,
+            np.asarray(lat, dtype=np.float64),
+            np.asarray(lng, dtype=np.float64),
+            acc,
+            np.asarray(ip_given, dtype=bool),
+            np.asarray(ip_lat, dtype=np.float64),
+            np.asarray(ip_lng, dtype=np.float64),
+            np.asarray(ip_radius_m, dtype=np.float64),
+            np.asarray(mocked, dtype=bool),
+        )
     with np.errstate(invalid="ignore", divide="ignore"):  # inf/NaN rows are masked
         return _fuse_arrays(
             p,
@@ -278,6 +293,89 @@ def fuse_columns(
             np.asarray(ip_radius_m, dtype=np.float64),
             np.asarray(mocked, dtype=bool),
         )
+
+
+# Up to this many rows (a single ping, say), the scalar filter is several times
+# cheaper than the ~150 numpy calls of the vectorised one, each with its fixed cost.
+SCALAR_ROWS = 4
+
+
+def _fuse_rows(
+    p: FusionParams,
+    s_ts: F64,
+    s_lat: F64,
+    s_lng: F64,
+    s_var: F64,
+    ts: F64,
+    g_lat: F64,
+    g_lng: F64,
+    acc: F64,
+    ip_given: npt.NDArray[np.bool_],
+    i_lat: F64,
+    i_lng: F64,
+    i_rad: F64,
+    mocked: npt.NDArray[np.bool_],
+) -> FusionArrays:
+    """:func:`_fuse_arrays` for a few rows, each through the scalar :func:`fuse`."""
+    n = ts.size
+    out = np.full((5, n), math.nan)  # lat, lng, variance, ts, accuracy
+    applied = np.zeros(n, dtype=bool)
+    flags = np.zeros(n, dtype=np.int64)
+    src = np.zeros(n, dtype=np.int64)
+    rows = zip(
+        s_ts.tolist(),
+        s_lat.tolist(),
+        s_lng.tolist(),
+        s_var.tolist(),
+        ts.tolist(),
+        g_lat.tolist(),
+        g_lng.tolist(),
+        acc.tolist(),
+        ip_given.tolist(),
+        i_lat.tolist(),
+        i_lng.tolist(),
+        i_rad.tolist(),
+        mocked.tolist(),
+        strict=True,
+    )
+    for i, (
+        st_ts,
+        st_lat,
+        st_lng,
+        st_var,
+        t,
+        la,
+        ln,
+        a,
+        ipg,
+        il,
+        ig,
+        ir,
+        mk,
+    ) in enumerate(rows):
+        state = (
+            DeviceState(st_ts, st_lat, st_lng, st_var)
+            if math.isfinite(st_var)
+            else None
+        )
+        ip = None
+        if ipg:
+            ip = (
+                IpLocation("", IpStatus.FOUND, LatLng(il, ig), ir)
+                if math.isfinite(il)
+                else IpLocation("", IpStatus.UNKNOWN)
+            )
+        gps = LatLng(la, ln) if math.isfinite(la) else None
+        r = fuse(state, PositionFix("", t, gps, a, ip, mocked=mk), p)
+        est = r.estimate
+        if r.state is not None:
+            st = r.state
+            out[:, i] = (st.lat, st.lng, st.variance_m2, st.ts_s, est.accuracy_m)
+        applied[i] = r.applied
+        flags[i] = sum(_BIT[f] for f in est.flags)
+        src[i] = sum(_SRC[s] for s in est.sources)
+    lat, lng, var, out_ts, accuracy = out
+    return FusionArrays(lat, lng, var, out_ts, accuracy, applied, flags, src, ts)
 
 
 def _fuse_arrays(

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from geoengine.fusion import FusionParams, fuse
-from geoengine.fusion_batch import fuse_batch
+from geoengine.fusion_batch import SCALAR_ROWS, fuse_batch, fuse_columns
 from geoengine.types import IpLocation, IpStatus, LatLng, PositionFix
 
 
@@ -102,3 +102,62 @@ def test_batch_is_faster_than_a_loop() -> None:
 def test_length_mismatch() -> None:
     with pytest.raises(ValueError, match="states"):
         fuse_batch([None], [])
+
+
+def _columns(states, fixes, params):
+    nan = float("nan")
+
+    def ip_part(f, attr):
+        ip = f.ip_location
+        if ip is None or ip.status is not IpStatus.FOUND:
+            return nan
+        return getattr(ip.latlng, attr) if attr != "radius_m" else ip.radius_m
+
+    return (
+        tuple(
+            np.array([getattr(s, a) if s else nan for s in states])
+            for a in ("ts_s", "lat", "lng", "variance_m2")
+        ),
+        np.array([f.ts_s for f in fixes]),
+        np.array([f.latlng.lat if f.latlng else nan for f in fixes]),
+        np.array([f.latlng.lng if f.latlng else nan for f in fixes]),
+        np.array([f.accuracy_m if f.accuracy_m is not None else nan for f in fixes]),
+        np.array([f.ip_location is not None for f in fixes]),
+        np.array([ip_part(f, "lat") for f in fixes]),
+        np.array([ip_part(f, "lng") for f in fixes]),
+        np.array([ip_part(f, "radius_m") for f in fixes]),
+        np.array([f.mocked for f in fixes]),
+        params,
+    )
+
+
+def test_few_rows_take_the_scalar_path_with_the_same_results() -> None:
+    """A single ping (up to SCALAR_ROWS) is fused by the scalar filter: the same
+    decisions and numbers as the vectorised one on a whole round."""
+    rng = np.random.default_rng(5)
+    n = 300
+    params = FusionParams()
+    states = [None] * n
+    for r in range(8):
+        fixes = random_round(rng, n, states, 100.0 * r)
+        cols = _columns(states, fixes, params)
+        whole = fuse_columns(*cols)
+        assert n > SCALAR_ROWS
+        for start in range(0, n, SCALAR_ROWS):
+            part = slice(start, start + SCALAR_ROWS)
+            few = fuse_columns(
+                tuple(a[part] for a in cols[0]),
+                *(a[part] for a in cols[1:-1]),
+                params,
+            )
+            for name in ("applied", "flags", "sources"):
+                assert np.array_equal(getattr(few, name), getattr(whole, name)[part])
+            for name in ("lat", "lng", "variance_m2", "ts_s", "accuracy_m", "fix_ts_s"):
+                np.testing.assert_allclose(
+                    getattr(few, name),
+                    getattr(whole, name)[part],
+                    rtol=1e-12,
+                    atol=1e-9,
+                    equal_nan=True,
+                )
+        states = [whole.state(i) for i in range(n)]
