@@ -76,6 +76,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.tax_registrations_cache = TtlCache(30.0)
     app.state.tenant_settings_cache = TtlCache(30.0)
     app.state.offer_campaign_cache = CampaignCache()
+    app.state.tenant_redis = {}  # api.deps._tenant_redis
     app.state.routing_queue = Queue(
         QUEUE_NAME, connection=SyncRedis.from_url(settings.resolved_redis_url())
     )

@@ -170,6 +170,8 @@ def evaluate_round(
         fid = np.concatenate([fid, ef[~gone]])
         signed = np.concatenate([signed, es[~gone]])
         area = np.concatenate([area, ea[~gone]])
+    if not row.size:  # no fence near any point, none to leave: no events
+        return new, events
     s = sigma[row]
     band = np.minimum(p.hysteresis_m, 0.2 * np.sqrt(area))
     # the scaled-frame distance is within 1 %: pairs that close to a threshold

@@ -188,6 +188,9 @@ class FenceProximity:
         coslat = np.maximum(np.cos(np.radians(np.minimum(np.abs(y) + 0.1, 89.9))), 0.01)
         r_deg = r / (_MIN_M_PER_DEG * coslat)  # a conservative degree radius
         pi, gi = tree.query(shapely.points(x, y), predicate="dwithin", distance=r_deg)
+        if not pi.size:  # nothing near (most pings): skip the distance work
+            e = np.empty(0, np.int64)
+            return ProximityPairs(e, e, np.empty(0), np.empty(0))
         signed = self._signed(gi, x[pi], y[pi])
         keep = signed >= -r[pi]
         pi, gi, signed = pi[keep], gi[keep], signed[keep]
