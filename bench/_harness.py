@@ -287,3 +287,56 @@ async def raw_latency(
     if timing is not None:  # the requests only, not the connection set-up
         timing["elapsed_s"] = time.perf_counter() - start
     return lat
+
+
+async def paced_latency(
+    port: int,
+    requests: list[bytes],
+    rate_per_s: float,
+    connections: int,
+    ok: bytes = b"200",
+    server_pid: int | None = None,
+) -> tuple[list[float], float]:
+    """Latency of requests sent at a fixed rate (open loop), and the rate achieved.
+
+    Request ``i`` is due at ``start + i / rate_per_s`` and goes out on the next
+    free keep-alive connection; its latency runs from when it was *due*, so a
+    request held back because every connection was busy counts the wait (no
+    coordinated omission: a stalled server cannot slow the arrivals down and
+    hide its own stall, as it does to a closed-loop client).
+    """
+    conns = await balanced_connections(port, connections, server_pid)
+    free: asyncio.Queue[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = (
+        asyncio.Queue()
+    )
+    for c in conns:
+        free.put_nowait(c)
+    lat: list[float] = []
+    failed: list[bytes] = []
+
+    async def one(req: bytes, due: float) -> None:
+        reader, writer = conn = await free.get()
+        writer.write(req)
+        head = await reader.readuntil(b"\r\n\r\n")
+        i = head.lower().index(b"content-length:") + 15
+        body = await reader.readexactly(int(head[i : head.index(b"\r\n", i)]))
+        lat.append(time.perf_counter() - due)
+        if head[9:12] != ok:
+            failed.append(head[:12] + b" " + body[:200])
+        free.put_nowait(conn)
+
+    tasks = []
+    start = time.perf_counter()
+    for i, req in enumerate(requests):
+        due = start + i / rate_per_s
+        delay = due - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one(req, due)))
+    await asyncio.gather(*tasks)
+    elapsed = time.perf_counter() - start
+    for _, writer in conns:
+        writer.close()
+    if failed:
+        raise SystemExit(f"request failed: {failed[0]!r}")
+    return lat, len(requests) / elapsed

@@ -7,7 +7,12 @@ database on the project's own PostgreSQL and Redis, imports 10,000 fences around
 
 * pings/second through ``POST /v1/pings/batch`` (batches of 10,000, several
   clients at once): HTTP, validation, fusion, Redis state, events, queueing;
-* latency p50/p99 of single ``POST /v1/pings`` under concurrent load;
+* latency p50/p99 of single ``POST /v1/pings`` under load, two ways: with
+  ``--concurrency`` closed-loop clients (each sends its next ping as soon as the
+  last is answered: the server saturates and the figure is mostly queueing, p50
+  about clients / throughput), and at a steady ``--single-rate`` (open loop:
+  pings arrive on schedule whatever the server does, latency counted from each
+  ping's due time, as wrk2 measures);
 * as a machine-speed reference in the same run, requests/second of ``/healthz``;
 * with ``--campaigns N`` (default 200): batch throughput with and without
   proximity-offer campaigns in the same run. A second tenant gets the same
@@ -51,6 +56,7 @@ from _harness import (  # noqa: E402
     _request,
     create_tenant,
     fresh_database,
+    paced_latency,
     raw_latency,
     start_persister,
     start_server,
@@ -316,15 +322,32 @@ async def main(args: argparse.Namespace) -> None:
             for p in single_pings
         ]
         cpu = _cpu_s()
+        closed: dict[str, float] = {}
         lat = (
             np.array(
                 await raw_latency(
-                    port, singles, args.concurrency, server_pid=server.pid
+                    port,
+                    singles,
+                    args.concurrency,
+                    server_pid=server.pid,
+                    timing=closed,
                 )
             )
             * 1000
         )
         single_cpu = _cpu_s() - cpu
+        paced_pings = make_pings(rng, args.paced_singles, args.devices, t0, clock)
+        paced_lat, paced_rate = await paced_latency(
+            port,
+            [
+                _request("POST", "/v1/pings", keys["device"], orjson.dumps(p))
+                for p in paced_pings
+            ],
+            args.single_rate,
+            args.paced_connections,
+            server_pid=server.pid,
+        )
+        paced_lat = np.array(paced_lat) * 1000
         hz = await healthz_rate(port, 4000, args.concurrency, server.pid)
         compare: dict[str, list] = {"without": [0.0, 0, None], "with": [0.0, 0, None]}
         if args.campaigns:
@@ -337,6 +360,7 @@ async def main(args: argparse.Namespace) -> None:
             await warm_up(base, keys_b["device"], small)
             history = [b for b, _ in bodies]
             history.append(orjson.dumps({"pings": single_pings}))
+            history.append(orjson.dumps({"pings": paced_pings}))
             await batch_throughput(
                 port, server.pid, keys_b["device"], [(b, 0) for b in history], 1
             )
@@ -379,7 +403,17 @@ async def main(args: argparse.Namespace) -> None:
     print(
         f"single ping under load ({args.concurrency} concurrent clients, "
         f"{len(lat)} requests): p50 {np.percentile(lat, 50):.2f} ms, "
-        f"p99 {np.percentile(lat, 99):.2f} ms (client CPU {single_cpu:.2f} s)"
+        f"p99 {np.percentile(lat, 99):.2f} ms (client CPU {single_cpu:.2f} s); "
+        f"{len(lat) / closed['elapsed_s']:,.0f} pings/s: the saturation throughput"
+    )
+    print(
+        f"single ping at a steady {args.single_rate:,.0f}/s (open loop, achieved "
+        f"{paced_rate:,.0f}/s = {paced_rate / (len(lat) / closed['elapsed_s']):.0%} "
+        f"of saturation; {len(paced_lat)} requests over {args.paced_connections} "
+        f"connections; latency from each request's due time): "
+        f"p50 {np.percentile(paced_lat, 50):.2f} ms, "
+        f"p99 {np.percentile(paced_lat, 99):.2f} ms, "
+        f"p99.9 {np.percentile(paced_lat, 99.9):.2f} ms"
     )
     if args.campaigns:
         rates = {}
@@ -410,7 +444,20 @@ if __name__ == "__main__":
     p.add_argument("--batches", type=int, default=10)
     p.add_argument("--clients", type=int, default=2)
     p.add_argument("--singles", type=int, default=3000)
-    p.add_argument("--concurrency", type=int, default=8)
+    p.add_argument(
+        "--concurrency",
+        type=int,
+        default=8,
+        help="closed-loop clients for single pings (saturates the server)",
+    )
+    p.add_argument(
+        "--single-rate",
+        type=float,
+        default=1000.0,
+        help="arrival rate of the open-loop single-ping measurement",
+    )
+    p.add_argument("--paced-singles", type=int, default=10_000)
+    p.add_argument("--paced-connections", type=int, default=16)
     p.add_argument(
         "--campaigns",
         type=int,

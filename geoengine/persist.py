@@ -75,19 +75,32 @@ def _chunks(
     return out
 
 
+# Stream entries per read (a single ping is one entry, and so is a whole batch).
+READ_ENTRIES = 200
+# A read that emptied the stream and found fewer records than LINGER_BELOW is
+# followed by a pause of LINGER_S: under a trickle of single pings the next
+# transaction then carries a few hundred records instead of a handful (~10x less
+# CPU per record, here and in PostgreSQL), for at most LINGER_S more delay before
+# they are queryable. A backlog is read without pauses.
+LINGER_BELOW = 1000
+LINGER_S = 0.25
+
+
 async def persist_once(
     consumer: StreamConsumer,
     session_for: SessionFactory,
     block_ms: int = 1000,
     max_rows: int = MAX_ROWS_PER_TRANSACTION,
-) -> int:
-    """Read one batch, store it, acknowledge it; returns the records stored.
+    count: int = READ_ENTRIES,
+) -> tuple[int, bool]:
+    """Read one batch, store it, acknowledge it; returns the records stored and
+    whether the read took everything there was (fewer entries than ``count``).
 
     Entries are stored in transactions of about ``max_rows`` records (an entry
     is never split), with a pause for the event loop between them, so that a
     backlog of 10,000-ping batches does not hold a worker for seconds.
     """
-    entries = await consumer.read(block_ms=block_ms)
+    entries = await consumer.read(count=count, block_ms=block_ms)
     by_stream: dict[bytes, list[tuple[bytes, dict[str, Any]]]] = {}
     for key, entry_id, doc in entries:
         by_stream.setdefault(key, []).append((entry_id, doc))
@@ -107,15 +120,7 @@ async def persist_once(
             await consumer.ack(key, [entry_id for entry_id, _ in items])
             stored += len(pings) + len(events)
             await asyncio.sleep(0)
-    return stored
-
-
-# A read that found fewer records than this is followed by a pause of LINGER_S:
-# under a trickle of single pings the next transaction then carries a few hundred
-# records instead of a handful (~10x less CPU per record, in this process and in
-# PostgreSQL), for at most LINGER_S more delay before they are queryable.
-LINGER_BELOW = 1000
-LINGER_S = 0.25
+    return stored, len(entries) < count
 
 
 async def run_persister(
@@ -124,8 +129,8 @@ async def run_persister(
     """Persist until ``stop`` is set; errors are logged and retried."""
     while not stop.is_set():
         try:
-            stored = await persist_once(consumer, session_for)
-            if 0 < stored < LINGER_BELOW:
+            stored, drained = await persist_once(consumer, session_for)
+            if drained and 0 < stored < LINGER_BELOW:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), LINGER_S)
         except asyncio.CancelledError:
