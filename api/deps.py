@@ -246,9 +246,9 @@ DeviceServiceDep = Annotated[DeviceService, Depends(get_device_service)]
 
 
 # ---- tax ----------------------------------------------------------------------
-async def get_tax_service(
-    request: Request, principal: PrincipalDep, session: SessionDep
-) -> TaxService:
+async def get_tax_service(request: Request, principal: PrincipalDep) -> TaxService:
+    # a quote needs PostgreSQL only when the tenant's registrations are not cached
+    session = cast(AsyncSession, _SessionOnDemand(request, principal.tenant_id))
     return await _tax_service(request, session, principal.tenant_id)
 
 

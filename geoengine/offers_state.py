@@ -37,8 +37,8 @@ from typing import NamedTuple
 from redis.asyncio import Redis
 from redis.exceptions import NoScriptError
 
+from data.redis import large_command as _large_command
 from geoengine.offers import RESERVE_REASONS, Reason, day_week
-from geoengine.state import _large_command
 
 DEVICE_TTL_S = 15 * 86_400
 REBUILD_WINDOW_DAYS = 14  # offers counted by a rebuild (two ISO weeks)

@@ -37,11 +37,8 @@ import orjson
 from redis.asyncio import Redis
 from redis.exceptions import NoScriptError, ResponseError
 
-try:
-    from hiredis import pack_command as _hiredis_pack
-except ImportError:  # pragma: no cover - hiredis is a locked dependency
-    _hiredis_pack = None
-
+from data.redis import large_command as _large_command
+from data.redis import packed_pipeline
 from geoengine.errors import StateError
 from geoengine.events import Membership, decode_memberships, encode_memberships
 from geoengine.fusion import _STATE_FMT, _STATE_VERSION, DeviceState
@@ -84,51 +81,6 @@ def _decode_record(
     n = blob[0]
     state = DeviceState.from_bytes(blob[1 : 1 + n]) if n else None
     return state, decode_memberships(blob[1 + n :])
-
-
-async def _large_command(redis: Redis, *args: Any) -> Any:
-    """Run one command, packed by hiredis (see :func:`_packed_pipeline`)."""
-    result = await _packed_pipeline(redis, [args])
-    if isinstance(result[0], Exception):
-        raise result[0]
-    return result[0]
-
-
-async def _packed_pipeline(
-    redis: Redis, commands: Sequence[Sequence[Any]]
-) -> list[Any]:
-    """Send ``commands`` in one write and read their replies (an error reply is
-    returned in its place, as ``pipeline.execute(raise_on_error=False)`` does).
-
-    redis-py's asyncio client packs commands in Python (about 2 us per
-    argument) and its pipelines cost ~100 us of bookkeeping; hiredis packs ~10x
-    faster and the replies are read straight off the connection. That matters
-    both for the MGET and the script call of a 10,000-ping batch and for the
-    two round trips of a single ping. A client without a plain connection pool
-    (e.g. a cluster client) takes redis-py's pipeline.
-    """
-    pool = getattr(redis, "connection_pool", None)
-    if _hiredis_pack is None or pool is None:
-        pipe = redis.pipeline(transaction=False)
-        for args in commands:
-            pipe.execute_command(*args)
-        return list(await pipe.execute(raise_on_error=False))
-    packed = b"".join([_hiredis_pack(tuple(args)) for args in commands])
-    conn = await pool.get_connection()
-    try:
-        await conn.send_packed_command(packed, check_health=False)
-        replies: list[Any] = []
-        for _ in commands:
-            try:
-                replies.append(await conn.read_response())
-            except ResponseError as exc:
-                replies.append(exc)
-        return replies
-    except BaseException:
-        await conn.disconnect()
-        raise
-    finally:
-        await pool.release(conn)
 
 
 # Saves of fewer devices than this go out in one pipeline with their stream record.
@@ -267,7 +219,7 @@ class DeviceStateRedis:
                 if len(keys) == 1
                 else ("EVALSHA", self._set_many.sha, len(keys), *keys, *args)
             )
-            result = await _packed_pipeline(
+            result = await packed_pipeline(
                 self.redis, [first, *stream.commands(record)]
             )
             if isinstance(result[0], NoScriptError):
@@ -364,7 +316,7 @@ class RecordStream:
         ]
 
     async def append_encoded(self, record: bytes) -> None:
-        for r in await _packed_pipeline(self.redis, self.commands(record)):
+        for r in await packed_pipeline(self.redis, self.commands(record)):
             if isinstance(r, Exception):
                 raise r
 

@@ -15,6 +15,8 @@ from typing import Any, Generic, TypeVar
 import orjson
 from redis.asyncio import Redis
 
+from data.redis import large_command
+
 K = TypeVar("K")
 V = TypeVar("V")
 
@@ -38,9 +40,15 @@ class QuoteCache:
         )
 
     async def put_encoded(self, quote_id: str, document: bytes, ttl_s: int) -> None:
-        """:meth:`put` for a document already encoded as JSON."""
-        await self.redis.set(
-            quote_key(self.tenant_id, quote_id), document, ex=max(ttl_s, 1)
+        """:meth:`put` for a document already encoded as JSON (on the checkout's
+        hot path: sent packed, past redis-py's per-command machinery)."""
+        await large_command(
+            self.redis,
+            "SET",
+            quote_key(self.tenant_id, quote_id),
+            document,
+            "EX",
+            max(ttl_s, 1),
         )
 
     async def get(self, quote_id: uuid.UUID) -> dict[str, Any] | None:
