@@ -12,7 +12,8 @@ database on the project's own PostgreSQL and Redis, imports 10,000 fences around
   last is answered: the server saturates and the figure is mostly queueing, p50
   about clients / throughput), and at a steady ``--single-rate`` (open loop:
   pings arrive on schedule whatever the server does, latency counted from each
-  ping's due time, as wrk2 measures);
+  ping's due time, as wrk2 measures) at ``--single-load`` (default 60 %) of the
+  saturation throughput just measured;
 * as a machine-speed reference in the same run, requests/second of ``/healthz``;
 * with ``--campaigns N`` (default 200): batch throughput with and without
   proximity-offer campaigns in the same run. A second tenant gets the same
@@ -336,6 +337,8 @@ async def main(args: argparse.Namespace) -> None:
             * 1000
         )
         single_cpu = _cpu_s() - cpu
+        saturation = len(lat) / closed["elapsed_s"]
+        paced_at = args.single_rate or args.single_load * saturation
         paced_pings = make_pings(rng, args.paced_singles, args.devices, t0, clock)
         paced_lat, paced_rate = await paced_latency(
             port,
@@ -343,7 +346,7 @@ async def main(args: argparse.Namespace) -> None:
                 _request("POST", "/v1/pings", keys["device"], orjson.dumps(p))
                 for p in paced_pings
             ],
-            args.single_rate,
+            paced_at,
             args.paced_connections,
             server_pid=server.pid,
         )
@@ -407,7 +410,7 @@ async def main(args: argparse.Namespace) -> None:
         f"{len(lat) / closed['elapsed_s']:,.0f} pings/s: the saturation throughput"
     )
     print(
-        f"single ping at a steady {args.single_rate:,.0f}/s (open loop, achieved "
+        f"single ping at a steady {paced_at:,.0f}/s (open loop, achieved "
         f"{paced_rate:,.0f}/s = {paced_rate / (len(lat) / closed['elapsed_s']):.0%} "
         f"of saturation; {len(paced_lat)} requests over {args.paced_connections} "
         f"connections; latency from each request's due time): "
@@ -451,10 +454,17 @@ if __name__ == "__main__":
         help="closed-loop clients for single pings (saturates the server)",
     )
     p.add_argument(
+        "--single-load",
+        type=float,
+        default=0.6,
+        help="arrival rate of the open-loop single-ping measurement, as a share of "
+        "the saturation throughput measured just before in the same run",
+    )
+    p.add_argument(
         "--single-rate",
         type=float,
-        default=1000.0,
-        help="arrival rate of the open-loop single-ping measurement",
+        default=0.0,
+        help="a fixed arrival rate instead of --single-load (pings/s)",
     )
     p.add_argument("--paced-singles", type=int, default=10_000)
     p.add_argument("--paced-connections", type=int, default=16)
