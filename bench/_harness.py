@@ -4,6 +4,7 @@ own PostgreSQL, a tenant with keys, and ``uvicorn`` serving the API."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import socket
 import subprocess
@@ -296,6 +297,7 @@ async def paced_latency(
     connections: int,
     ok: bytes = b"200",
     server_pid: int | None = None,
+    timeline: list[tuple[float, float]] | None = None,
 ) -> tuple[list[float], float]:
     """Latency of requests sent at a fixed rate (open loop), and the rate achieved.
 
@@ -321,6 +323,8 @@ async def paced_latency(
         i = head.lower().index(b"content-length:") + 15
         body = await reader.readexactly(int(head[i : head.index(b"\r\n", i)]))
         lat.append(time.perf_counter() - due)
+        if timeline is not None:
+            timeline.append((due - start, lat[-1]))
         if head[9:12] != ok:
             failed.append(head[:12] + b" " + body[:200])
         free.put_nowait(conn)
@@ -340,3 +344,16 @@ async def paced_latency(
     if failed:
         raise SystemExit(f"request failed: {failed[0]!r}")
     return lat, len(requests) / elapsed
+
+
+def quiet_client() -> None:
+    """Keep the measuring client's garbage collector from pausing it mid-run.
+
+    The client holds large set-up data (fences, bodies, per-device clocks); a full
+    collection over it takes ~100-200 ms, during which no request is sent or read.
+    Open-loop latencies count from each request's due time, so such a pause reads
+    as a server stall of that length. Everything built so far is frozen (never
+    rescanned); call it right before a timed phase.
+    """
+    gc.collect()
+    gc.freeze()

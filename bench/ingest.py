@@ -58,6 +58,7 @@ from _harness import (  # noqa: E402
     create_tenant,
     fresh_database,
     paced_latency,
+    quiet_client,
     raw_latency,
     start_persister,
     start_server,
@@ -322,6 +323,7 @@ async def main(args: argparse.Namespace) -> None:
             _request("POST", "/v1/pings", keys["device"], orjson.dumps(p))
             for p in single_pings
         ]
+        quiet_client()
         cpu = _cpu_s()
         closed: dict[str, float] = {}
         lat = (
@@ -340,16 +342,22 @@ async def main(args: argparse.Namespace) -> None:
         saturation = len(lat) / closed["elapsed_s"]
         paced_at = args.single_rate or args.single_load * saturation
         paced_pings = make_pings(rng, args.paced_singles, args.devices, t0, clock)
+        timeline: list[tuple[float, float]] = []
+        paced_requests = [
+            _request("POST", "/v1/pings", keys["device"], orjson.dumps(p))
+            for p in paced_pings
+        ]
+        quiet_client()
         paced_lat, paced_rate = await paced_latency(
             port,
-            [
-                _request("POST", "/v1/pings", keys["device"], orjson.dumps(p))
-                for p in paced_pings
-            ],
+            paced_requests,
             paced_at,
             args.paced_connections,
             server_pid=server.pid,
+            timeline=timeline,
         )
+        if args.timeline:
+            Path(args.timeline).write_bytes(orjson.dumps(timeline))
         paced_lat = np.array(paced_lat) * 1000
         hz = await healthz_rate(port, 4000, args.concurrency, server.pid)
         compare: dict[str, list] = {"without": [0.0, 0, None], "with": [0.0, 0, None]}
@@ -468,6 +476,10 @@ if __name__ == "__main__":
     )
     p.add_argument("--paced-singles", type=int, default=10_000)
     p.add_argument("--paced-connections", type=int, default=16)
+    p.add_argument(
+        "--timeline",
+        help="write the open-loop requests' (due time s, latency s) pairs to a JSON file",
+    )
     p.add_argument(
         "--campaigns",
         type=int,
