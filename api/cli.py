@@ -107,7 +107,7 @@ def serve(
 def persister_cmd(
     niceness: Annotated[
         int, typer.Option("--nice", help="Lower the process's CPU priority by N.")
-    ] = 10,
+    ] = 19,
     log_level: Annotated[str, typer.Option(help="Log level.")] = "info",
 ) -> None:
     """Move queued pings and events from Redis to PostGIS until Ctrl-C."""
