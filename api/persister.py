@@ -4,10 +4,11 @@ Ingestion answers from Redis and queues records on per-tenant streams; this
 process moves them to PostGIS (consumer group ``persist``, at least once,
 idempotent on the event id). Run apart from the API workers, a backlog after a
 burst of 10,000-ping batches costs the request path no event-loop time, and the
-process lowers its own CPU priority (``nice`` 19 by default: at nice 10 it still took
-~11 % of a core under a steady 1,000 single pings/s, beside the workers; its queue
-holds minutes of pings and it catches up as soon as the cores are free; see
-bench/RESULTS.md) so that request handling wins the cores. ``geocommerce serve`` starts one beside the API.
+process lowers its own CPU priority so that request handling wins the cores: nice
+19 by default (at nice 10 it still took ~11 % of a core beside the workers under a
+steady 1,000 single pings/s, see bench/RESULTS.md; its queue holds minutes of pings
+and it catches up as soon as the cores are free). ``geocommerce serve`` starts one
+beside the API.
 """
 
 from __future__ import annotations

@@ -244,6 +244,17 @@ async def balanced_connections(
     return conns
 
 
+async def _exchange(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, req: bytes
+) -> tuple[bytes, bytes]:
+    """Send one pre-built request and read its response (head, body) by
+    Content-Length."""
+    writer.write(req)
+    head = await reader.readuntil(b"\r\n\r\n")
+    i = head.lower().index(b"content-length:") + 15
+    return head, await reader.readexactly(int(head[i : head.index(b"\r\n", i)]))
+
+
 async def raw_latency(
     port: int,
     requests: list[bytes],
@@ -271,10 +282,7 @@ async def raw_latency(
         try:
             for req in it:
                 t = time.perf_counter()
-                writer.write(req)
-                head = await reader.readuntil(b"\r\n\r\n")
-                i = head.lower().index(b"content-length:") + 15
-                body = await reader.readexactly(int(head[i : head.index(b"\r\n", i)]))
+                head, body = await _exchange(reader, writer, req)
                 lat.append(time.perf_counter() - t)
                 if on_body is not None:
                     on_body(body)
@@ -317,11 +325,8 @@ async def paced_latency(
     failed: list[bytes] = []
 
     async def one(req: bytes, due: float) -> None:
-        reader, writer = conn = await free.get()
-        writer.write(req)
-        head = await reader.readuntil(b"\r\n\r\n")
-        i = head.lower().index(b"content-length:") + 15
-        body = await reader.readexactly(int(head[i : head.index(b"\r\n", i)]))
+        conn = await free.get()
+        head, body = await _exchange(*conn, req)
         lat.append(time.perf_counter() - due)
         if timeline is not None:
             timeline.append((due - start, lat[-1]))

@@ -26,7 +26,7 @@ def make_redis(url: str, *, max_connections: int = 64) -> Redis:
     )
 
 
-async def large_command(redis: Redis, *args: Any) -> Any:
+async def packed_command(redis: Redis, *args: Any) -> Any:
     """Run one command, packed by hiredis (see :func:`packed_pipeline`)."""
     result = await packed_pipeline(redis, [args])
     if isinstance(result[0], Exception):

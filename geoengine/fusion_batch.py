@@ -262,37 +262,26 @@ def fuse_columns(
         raise ValueError("states, lat, lng, accuracy_m, ip_*, mocked: one per ts_s")
     acc = np.asarray(accuracy_m, dtype=np.float64)
     acc = np.where(np.isnan(acc), p.inaccurate_m, acc)
+    args = (
+        p,
+        s_ts,
+        s_lat,
+        s_lng,
+        s_var,
+        ts,
+        np.asarray(lat, dtype=np.float64),
+        np.asarray(lng, dtype=np.float64),
+        acc,
+        np.asarray(ip_given, dtype=bool),
+        np.asarray(ip_lat, dtype=np.float64),
+        np.asarray(ip_lng, dtype=np.float64),
+        np.asarray(ip_radius_m, dtype=np.float64),
+        np.asarray(mocked, dtype=bool),
+    )
     if n <= SCALAR_ROWS:
-        return _fuse_rows(
-            p,
-            *(np.asarray(a, dtype=np.float64) for a in (s_ts, s_lat, s_lng, s_var)),
-            ts,
-            np.asarray(lat, dtype=np.float64),
-            np.asarray(lng, dtype=np.float64),
-            acc,
-            np.asarray(ip_given, dtype=bool),
-            np.asarray(ip_lat, dtype=np.float64),
-            np.asarray(ip_lng, dtype=np.float64),
-            np.asarray(ip_radius_m, dtype=np.float64),
-            np.asarray(mocked, dtype=bool),
-        )
+        return _fuse_rows(*args)
     with np.errstate(invalid="ignore", divide="ignore"):  # inf/NaN rows are masked
-        return _fuse_arrays(
-            p,
-            s_ts,
-            s_lat,
-            s_lng,
-            s_var,
-            ts,
-            np.asarray(lat, dtype=np.float64),
-            np.asarray(lng, dtype=np.float64),
-            acc,
-            np.asarray(ip_given, dtype=bool),
-            np.asarray(ip_lat, dtype=np.float64),
-            np.asarray(ip_lng, dtype=np.float64),
-            np.asarray(ip_radius_m, dtype=np.float64),
-            np.asarray(mocked, dtype=bool),
-        )
+        return _fuse_arrays(*args)
 
 
 # Up to this many rows (a single ping, say), the scalar filter is several times

@@ -37,7 +37,7 @@ from typing import NamedTuple
 from redis.asyncio import Redis
 from redis.exceptions import NoScriptError
 
-from data.redis import large_command as _large_command
+from data.redis import packed_command
 from geoengine.offers import RESERVE_REASONS, Reason, day_week
 
 DEVICE_TTL_S = 15 * 86_400
@@ -270,7 +270,7 @@ class OfferCounters:
                 week,
             ]
         try:
-            codes = await _large_command(
+            codes = await packed_command(
                 self.redis, "EVALSHA", self._reserve.sha, len(keys), *keys, *argv
             )
         except NoScriptError:

@@ -37,8 +37,7 @@ import orjson
 from redis.asyncio import Redis
 from redis.exceptions import NoScriptError, ResponseError
 
-from data.redis import large_command as _large_command
-from data.redis import packed_pipeline
+from data.redis import packed_command, packed_pipeline
 from geoengine.errors import StateError
 from geoengine.events import Membership, decode_memberships, encode_memberships
 from geoengine.fusion import _STATE_FMT, _STATE_VERSION, DeviceState
@@ -173,7 +172,7 @@ class DeviceStateRedis:
             return DeviceColumns(*out, members, [])
         dk, ck = self._dkey, self._ckey
         keys = [dk + d + "}" for d in device_ids] + [ck + d + "}" for d in device_ids]
-        values = await _large_command(self.redis, "MGET", *keys)
+        values = await packed_command(self.redis, "MGET", *keys)
         for k, blob in enumerate(values[:n]):
             if blob:
                 members[k] = _decode_into(blob, k, out)
@@ -234,7 +233,7 @@ class DeviceStateRedis:
 
     async def _run_set_many(self, keys: list[str], args: list[Any]) -> None:
         try:
-            await _large_command(
+            await packed_command(
                 self.redis, "EVALSHA", self._set_many.sha, len(keys), *keys, *args
             )
         except NoScriptError:
@@ -384,8 +383,9 @@ class StreamConsumer:
         self.redis = redis
         self.name = name
         self._known: set[bytes] = set()
-        self._claimed_at = -math.inf  # entries left by dead consumers: looked for
-        # at most every CLAIM_EVERY_S (they wait 30 s idle before they qualify)
+        # entries left by dead consumers are looked for at most every
+        # CLAIM_EVERY_S (they must sit idle 30 s before they qualify anyway)
+        self._claimed_at = -math.inf
 
     async def _ensure_groups(self) -> list[bytes]:
         keys = sorted(await self.redis.smembers(STREAMS_SET))

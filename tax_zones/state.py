@@ -15,7 +15,7 @@ from typing import Any, Generic, TypeVar
 import orjson
 from redis.asyncio import Redis
 
-from data.redis import large_command
+from data.redis import packed_command
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -42,7 +42,7 @@ class QuoteCache:
     async def put_encoded(self, quote_id: str, document: bytes, ttl_s: int) -> None:
         """:meth:`put` for a document already encoded as JSON (on the checkout's
         hot path: sent packed, past redis-py's per-command machinery)."""
-        await large_command(
+        await packed_command(
             self.redis,
             "SET",
             quote_key(self.tenant_id, quote_id),

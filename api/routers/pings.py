@@ -180,7 +180,7 @@ async def ping(
     svc: PingServiceDep,
     body: Annotated[Any, Body(include_in_schema=False)] = None,
 ) -> Response:
-    """One ping; validated as ``PingIn`` (through the batch's fast path)."""
+    """One ping, validated as ``PingIn``."""
     res = await svc.ingest_columns(_validated_one(body))
     if not res.accepted[0]:
         raise ApiError(
